@@ -1,0 +1,265 @@
+// The capture event union: the one contract between the proxy core, the store and the inspector.
+// Events are facts: past tense, immutable once emitted. The bus stamps `seq` (monotonic) and
+// `time` (epoch milliseconds, sub-millisecond precision) on emit.
+// The UI imports these with `import type` only; never keep a copy elsewhere.
+
+/** Raw header list in wire order, names and values exactly as sent (case, duplicates). */
+export type HeaderList = Array<[name: string, value: string]>;
+
+/** Which peer sent the bytes: the client (towards upstream) or the server (towards the client). */
+export type Side = 'client' | 'server';
+
+/** The two TLS legs of an intercepted connection. */
+export type TlsLeg = 'client' | 'upstream';
+
+/** Small, stable taxonomy of why something failed. */
+export type FailureReason =
+  | 'dns' // the upstream host name did not resolve
+  | 'refused' // the upstream refused the TCP connection
+  | 'unreachable' // no route to the upstream
+  | 'timeout' // the upstream did not connect or answer in time
+  | 'reset' // a peer reset the connection
+  | 'aborted' // a peer went away mid-message
+  | 'bad-request' // the client sent something that is not valid HTTP or a valid target
+  | 'headers-too-large' // the header block was over the limit
+  | 'cert-rejected' // the client rejected hopscope's certificate
+  | 'upstream-cert' // the upstream's certificate failed verification
+  | 'tls' // any other TLS handshake failure
+  | 'closed' // closed before the exchange or handshake completed
+  | 'decode' // a passive decoder gave up on the stream
+  | 'internal'; // a bug in hopscope: should never happen
+
+export interface Failure {
+  reason: FailureReason;
+  /** Human-readable detail, e.g. the errno or TLS alert text. */
+  message: string;
+  /** Machine code where one exists (errno like ECONNREFUSED, TLS alert, decoder code). */
+  code?: string;
+}
+
+/** What the first bytes inside a connection or tunnel turned out to be. */
+export type DetectedProtocol = 'tls' | 'http1' | 'h2c' | 'opaque';
+
+/** Parsed from a TLS ClientHello without decrypting anything. */
+export interface ClientHelloInfo {
+  sni: string | null;
+  alpn: string[];
+  /** legacy_version from the hello, e.g. 0x0303 */
+  version: number;
+  /** TLS versions from the supported_versions extension, if any. */
+  supportedVersions: number[];
+}
+
+export interface CertificateInfo {
+  subject: string;
+  issuer: string;
+  /** Subject alternative names, as `DNS:name` / `IP Address:addr` like Node prints them. */
+  sans: string[];
+  validFrom: string;
+  validTo: string;
+  fingerprint256: string;
+  serialNumber: string;
+}
+
+interface EventBase {
+  /** Monotonic sequence number, stamped by the bus. */
+  seq: number;
+  /** Epoch milliseconds when the fact happened, stamped by the bus unless given. */
+  time: number;
+}
+
+// ---- connections ---------------------------------------------------------------------------
+
+export interface ConnOpened extends EventBase {
+  kind: 'conn.opened';
+  connId: number;
+  /** A tunnel opened inside another connection (e.g. an HTTP/2 CONNECT stream) names its parent. */
+  parentId: number | null;
+  /** Which listener accepted it, e.g. `proxy`. */
+  listener: string;
+  clientAddress: string;
+  clientPort: number;
+}
+
+/** The client asked for a tunnel (CONNECT host:port) or the target otherwise became known. */
+export interface ConnTunnelRequested extends EventBase {
+  kind: 'conn.tunnel';
+  connId: number;
+  host: string;
+  port: number;
+  /** The CONNECT request as the client sent it (target and headers), for the handshake view. */
+  target: string;
+  headers: HeaderList;
+}
+
+/** The upstream TCP connection of a tunnel is up. */
+export interface ConnUpstreamConnected extends EventBase {
+  kind: 'conn.upstream';
+  connId: number;
+  remoteAddress: string;
+  remotePort: number;
+  /** Milliseconds spent resolving the name (0 when mapped or literal). */
+  dnsMs: number;
+  connectMs: number;
+}
+
+/** What the first bytes from the client turned out to be. */
+export interface ConnDetected extends EventBase {
+  kind: 'conn.detected';
+  connId: number;
+  protocol: DetectedProtocol;
+  hello: ClientHelloInfo | null;
+  /** True when a TLS tunnel will be decrypted (intercepted), false for passthrough. */
+  intercepted: boolean;
+}
+
+export interface ConnClosed extends EventBase {
+  kind: 'conn.closed';
+  connId: number;
+  /** Bytes received from the client and from the server side over the connection's life. */
+  bytesFromClient: number;
+  bytesFromServer: number;
+  error: Failure | null;
+}
+
+// ---- TLS -----------------------------------------------------------------------------------
+
+export interface TlsEstablished extends EventBase {
+  kind: 'tls.established';
+  connId: number;
+  leg: TlsLeg;
+  sni: string | null;
+  alpnOffered: string[];
+  alpn: string | null;
+  version: string;
+  cipher: string;
+  handshakeMs: number;
+  /** The certificate chain the peer presented (upstream leg) or hopscope presented (client leg). */
+  certificates: CertificateInfo[];
+}
+
+export interface TlsFailed extends EventBase {
+  kind: 'tls.failed';
+  connId: number;
+  leg: TlsLeg;
+  sni: string | null;
+  alpnOffered: string[];
+  error: Failure;
+  certificates: CertificateInfo[];
+}
+
+// ---- HTTP exchanges (HTTP/1.x and, later, HTTP/2 streams) ------------------------------------
+
+export type HttpProtocol = 'HTTP/1.0' | 'HTTP/1.1' | 'h2' | 'h2c';
+
+export interface HttpRequestStarted extends EventBase {
+  kind: 'http.request';
+  exchangeId: number;
+  connId: number;
+  /** HTTP/2 stream id; null for HTTP/1. */
+  streamId: number | null;
+  protocol: HttpProtocol;
+  method: string;
+  /** The request target exactly as sent (origin-form, absolute-form, …). */
+  target: string;
+  /** Absolute URL reconstructed from the target, scheme and Host. */
+  url: string;
+  scheme: 'http' | 'https';
+  host: string;
+  port: number;
+  headers: HeaderList;
+}
+
+export interface HttpResponseStarted extends EventBase {
+  kind: 'http.response';
+  exchangeId: number;
+  protocol: HttpProtocol;
+  status: number;
+  statusText: string;
+  headers: HeaderList;
+  /** Upstream peer the response came from, when hopscope dialled it for this exchange. */
+  remoteAddress?: string;
+  remotePort?: number;
+}
+
+/** A slice of a de-framed body (no chunk framing). Only the store keeps these, up to its cap. */
+export interface HttpBodyChunk extends EventBase {
+  kind: 'http.body';
+  exchangeId: number;
+  side: Side;
+  chunk: Uint8Array;
+}
+
+export interface HttpTrailers extends EventBase {
+  kind: 'http.trailers';
+  exchangeId: number;
+  side: Side;
+  headers: HeaderList;
+}
+
+/** Timing points of one exchange in epoch ms; null where not measured. */
+export interface ExchangeTimings {
+  dnsMs: number | null;
+  connectMs: number | null;
+  tlsMs: number | null;
+  /** Request fully sent (last body byte) */
+  requestEnd: number | null;
+  /** First byte of the response head */
+  responseStart: number | null;
+}
+
+export interface HttpCompleted extends EventBase {
+  kind: 'http.completed';
+  exchangeId: number;
+  /** De-framed body sizes actually seen. */
+  requestBodySize: number;
+  responseBodySize: number;
+  timings: ExchangeTimings;
+}
+
+export interface HttpFailed extends EventBase {
+  kind: 'http.failed';
+  exchangeId: number;
+  error: Failure;
+  requestBodySize: number;
+  responseBodySize: number;
+  timings: ExchangeTimings;
+}
+
+// ---- decoders ------------------------------------------------------------------------------
+
+/** A passive decoder gave up on a stream; the relay carries on, the tap counts bytes only. */
+export interface DecodeFailed extends EventBase {
+  kind: 'decode.failed';
+  connId: number;
+  /** Which decoder, e.g. `http1`, `h2`, `hpack`, `ws`. */
+  decoder: string;
+  side: Side;
+  code: string;
+  message: string;
+}
+
+export type CaptureEvent =
+  | ConnOpened
+  | ConnTunnelRequested
+  | ConnUpstreamConnected
+  | ConnDetected
+  | ConnClosed
+  | TlsEstablished
+  | TlsFailed
+  | HttpRequestStarted
+  | HttpResponseStarted
+  | HttpBodyChunk
+  | HttpTrailers
+  | HttpCompleted
+  | HttpFailed
+  | DecodeFailed;
+
+export type CaptureEventKind = CaptureEvent['kind'];
+
+/** An event as a producer hands it to the bus: seq is always stamped there, time when absent. */
+export type NewCaptureEvent = CaptureEvent extends infer E
+  ? E extends CaptureEvent
+    ? Omit<E, 'seq' | 'time'> & { time?: number }
+    : never
+  : never;
