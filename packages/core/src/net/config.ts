@@ -1,0 +1,30 @@
+// The proxy's settings, built by the CLI (or a test) and handed to `startHopscope()`.
+import type { ResolveRule } from './resolve-map.js';
+
+export interface ProxyConfig {
+  listenHost: string;
+  /** 0 picks a free port. */
+  listenPort: number;
+  resolve: ResolveRule[];
+  /** Upper bound for the upstream TCP connect (and TLS handshake) of one dial. */
+  connectTimeoutMs: number;
+  /** How long an upstream may take to start its response before the client gets a 504. */
+  responseTimeoutMs: number;
+  /** Largest request or response header block accepted (431 beyond). */
+  maxHeaderBytes: number;
+  /** Body bytes per message handed to the capture; the rest is counted. */
+  bodyCaptureLimit: number;
+  /** On shutdown, how long in-flight exchanges may take to finish. */
+  shutdownGraceMs: number;
+}
+
+export const defaultProxyConfig: ProxyConfig = {
+  listenHost: '127.0.0.1',
+  listenPort: 8080,
+  resolve: [],
+  connectTimeoutMs: 10_000,
+  responseTimeoutMs: 60_000,
+  maxHeaderBytes: 64 * 1024,
+  bodyCaptureLimit: 10 * 1024 * 1024,
+  shutdownGraceMs: 3_000,
+};

@@ -1,0 +1,71 @@
+// What net/ knows about each open client connection, kept in records looked up by socket
+// (never stored on the socket object itself).
+import type { Socket } from 'node:net';
+import type { Failure } from '../capture/events.js';
+
+export interface ConnectionRecord {
+  id: number;
+  socket: Socket;
+  /** The first failure seen on the connection, reported when it closes. */
+  error: Failure | null;
+  /** HTTP exchanges on the active path that have not finished yet. */
+  inFlight: number;
+}
+
+export class ConnectionRegistry {
+  private readonly bySocket = new WeakMap<Socket, ConnectionRecord>();
+  private readonly open = new Set<ConnectionRecord>();
+  private idleWaiters: Array<() => void> = [];
+
+  add(id: number, socket: Socket): ConnectionRecord {
+    const record: ConnectionRecord = { id, socket, error: null, inFlight: 0 };
+    this.bySocket.set(socket, record);
+    this.open.add(record);
+    return record;
+  }
+
+  get(socket: Socket): ConnectionRecord | undefined {
+    return this.bySocket.get(socket);
+  }
+
+  remove(record: ConnectionRecord): void {
+    this.open.delete(record);
+    this.notifyIfIdle();
+  }
+
+  get size(): number {
+    return this.open.size;
+  }
+
+  records(): IterableIterator<ConnectionRecord> {
+    return this.open.values();
+  }
+
+  exchangeStarted(record: ConnectionRecord): void {
+    record.inFlight++;
+  }
+
+  exchangeEnded(record: ConnectionRecord): void {
+    record.inFlight--;
+    this.notifyIfIdle();
+  }
+
+  /** Resolves once no active-path exchange is in flight (tunnels do not count). */
+  whenNoExchangesInFlight(): Promise<void> {
+    if (this.inFlightTotal() === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private inFlightTotal(): number {
+    let n = 0;
+    for (const r of this.open) n += r.inFlight;
+    return n;
+  }
+
+  private notifyIfIdle(): void {
+    if (this.idleWaiters.length === 0 || this.inFlightTotal() > 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}

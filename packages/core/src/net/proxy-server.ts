@@ -1,0 +1,123 @@
+// The proxy port. Node's HTTP server is the listener (its parser is the one Node trusts against
+// request smuggling, and it tracks header timeouts), but hopscope owns each accepted connection:
+// it records it, then hands it to the HTTP parser for absolute-form requests and CONNECT.
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { ProxyContext } from './proxy-context.js';
+import { handleForwardRequest } from './forward-handler.js';
+import { handleConnect } from './connect-handler.js';
+import { failureFromError } from './failure.js';
+import { answerAndClose } from './plain-response.js';
+import type { TlsHandler } from './tunnel.js';
+
+type ConnectionListener = (this: http.Server, socket: Socket) => void;
+
+export class ProxyServer {
+  private readonly server: http.Server;
+  private readonly httpConnectionListener: ConnectionListener;
+
+  constructor(
+    private readonly ctx: ProxyContext,
+    private readonly onTls?: TlsHandler,
+  ) {
+    this.server = http.createServer({
+      maxHeaderSize: ctx.config.maxHeaderBytes,
+      requestTimeout: 0, // uploads may take as long as they take
+      headersTimeout: 30_000,
+      keepAliveTimeout: 30_000,
+      noDelay: true,
+      requireHostHeader: false, // an absolute-form target names the host; HTTP/1.0 clients may omit Host
+    });
+    // Take Node's own connection handler out, so that every connection is ours first.
+    const [listener] = this.server.listeners('connection') as ConnectionListener[];
+    this.httpConnectionListener = listener;
+    this.server.removeAllListeners('connection');
+    this.server.on('connection', (socket: Socket) => this.accept(socket));
+
+    const forward = (req: http.IncomingMessage, res: http.ServerResponse) => handleForwardRequest(ctx, req, res);
+    this.server.on('request', forward);
+    this.server.on('checkContinue', forward); // forward Expect: 100-continue and relay the upstream's 100
+    this.server.on('connect', (req: http.IncomingMessage, socket: Socket, head: Buffer) =>
+      handleConnect(ctx, req, socket, head, this.onTls),
+    );
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.rejectMalformed(err, socket));
+  }
+
+  listen(): Promise<AddressInfo> {
+    const { listenHost, listenPort } = this.ctx.config;
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ host: listenHost, port: listenPort }, () => {
+        this.server.removeListener('error', reject);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /**
+   * Stops accepting, lets in-flight exchanges finish within the grace period, then closes
+   * every connection that is left (idle keep-alives at once, tunnels after the grace).
+   */
+  async close(graceMs = this.ctx.config.shutdownGraceMs): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.ctx.registry.whenNoExchangesInFlight(),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
+    ]);
+    clearTimeout(timer);
+    for (const record of this.ctx.registry.records()) record.socket.destroy();
+    this.ctx.httpAgent.destroy();
+    this.ctx.httpsAgent.destroy();
+    await closed;
+  }
+
+  private accept(socket: Socket): void {
+    const { ctx } = this;
+    const record = ctx.registry.add(ctx.ids.nextConnId(), socket);
+    ctx.bus.emit({
+      kind: 'conn.opened',
+      connId: record.id,
+      parentId: null,
+      listener: 'proxy',
+      clientAddress: socket.remoteAddress ?? '',
+      clientPort: socket.remotePort ?? 0,
+    });
+    // Whatever else listens, an error on a client socket never reaches the process.
+    socket.on('error', (err) => {
+      record.error ??= failureFromError(err, 'reset');
+    });
+    socket.once('close', () => {
+      ctx.registry.remove(record);
+      ctx.bus.emit({
+        kind: 'conn.closed',
+        connId: record.id,
+        bytesFromClient: socket.bytesRead,
+        bytesFromServer: socket.bytesWritten,
+        error: record.error,
+      });
+    });
+    this.httpConnectionListener.call(this.server, socket);
+  }
+
+  private rejectMalformed(err: NodeJS.ErrnoException, socket: Socket): void {
+    const record = this.ctx.registry.get(socket);
+    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+    const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    if (record) {
+      record.error ??= {
+        reason: tooLarge ? 'headers-too-large' : timedOut ? 'timeout' : 'bad-request',
+        message: err.message,
+        ...(err.code ? { code: err.code } : {}),
+      };
+    }
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = tooLarge ? 431 : timedOut ? 408 : 400;
+    const what = tooLarge ? 'request header block too large' : timedOut ? 'request headers took too long' : 'malformed request';
+    answerAndClose(socket, status, `${what} (${err.code ?? err.message})`);
+  }
+}

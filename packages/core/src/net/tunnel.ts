@@ -1,0 +1,167 @@
+// Inside an established tunnel: read the first bytes, ask the detector what they are, then hand
+// both legs to the relay with the tap that decodes that protocol (or to TLS interception).
+import type { Duplex } from 'node:stream';
+import type { ClientHelloInfo, DetectedProtocol } from '../capture/events.js';
+import { parseClientHello } from '../decode/client-hello.js';
+import { Http1Tap } from '../taps/http1-tap.js';
+import { guardTap, opaqueTap, type Tap } from '../taps/tap.js';
+import type { ProxyContext } from './proxy-context.js';
+import type { ConnectionRecord } from './connection-registry.js';
+import { detectProtocol } from './detect.js';
+import { relay } from './relay.js';
+import { failureFromError } from './failure.js';
+
+/** Largest amount of client bytes held while deciding (a ClientHello fits easily). */
+const MAX_DETECTION_BYTES = 64 * 1024;
+
+export interface TunnelTarget {
+  host: string;
+  port: number;
+}
+
+export interface Tunnel {
+  ctx: ProxyContext;
+  record: ConnectionRecord;
+  client: Duplex;
+  server: Duplex;
+  target: TunnelTarget;
+}
+
+/**
+ * What to do with a TLS ClientHello: the interception layer (TLS issue) plugs in here.
+ * Returning false leaves the tunnel to be relayed blind.
+ */
+export type TlsHandler = (tunnel: Tunnel, hello: ClientHelloInfo, firstBytes: Buffer) => boolean;
+
+export function startTunnel(tunnel: Tunnel, head: Buffer, onTls?: TlsHandler): void {
+  const { client, server } = tunnel;
+  const fromClient: Buffer[] = head.length > 0 ? [head] : [];
+  const fromServer: Buffer[] = [];
+  let buffered = head.length;
+  let done = false;
+
+  const finish = (protocol: DetectedProtocol, hello: ClientHelloInfo | null) => {
+    if (done) return;
+    done = true;
+    client.pause();
+    server.pause();
+    client.removeListener('data', onClientData);
+    server.removeListener('data', onServerData);
+    client.removeListener('end', onClientEnd);
+    for (const leg of [client, server]) {
+      leg.removeListener('error', onEarlyError);
+      leg.removeListener('close', onEarlyClose);
+    }
+    const firstBytes = Buffer.concat(fromClient);
+    if (protocol === 'tls' && hello && onTls?.(tunnel, hello, firstBytes)) return;
+    emitDetected(tunnel, protocol, hello, false);
+    relayWithTap(tunnel, protocol === 'http1' ? 'http1' : 'opaque', 'http', fromClient, fromServer);
+  };
+
+  const examine = () => {
+    const bytes = fromClient.length === 1 ? fromClient[0] : Buffer.concat(fromClient);
+    const verdict = detectProtocol(bytes);
+    if (verdict === 'need-more') return buffered > MAX_DETECTION_BYTES ? finish('opaque', null) : undefined;
+    if (verdict !== 'tls') return finish(verdict, null);
+    const parsed = parseClientHello(bytes);
+    if (parsed.status === 'need-more' && buffered <= MAX_DETECTION_BYTES) return;
+    if (parsed.status === 'ok') return finish('tls', parsed.hello);
+    if (parsed.status === 'error') {
+      tunnel.ctx.bus.emit({
+        kind: 'decode.failed',
+        connId: tunnel.record.id,
+        decoder: 'tls-hello',
+        side: 'client',
+        code: parsed.code,
+        message: parsed.message,
+      });
+    }
+    finish('tls', null);
+  };
+
+  function onClientData(chunk: Buffer) {
+    fromClient.push(chunk);
+    buffered += chunk.length;
+    examine();
+  }
+  // A server that speaks first (SMTP, SSH, …) makes the tunnel opaque at once.
+  function onServerData(chunk: Buffer) {
+    fromServer.push(chunk);
+    finish('opaque', null);
+  }
+  function onClientEnd() {
+    finish('opaque', null);
+  }
+
+  // Until the relay takes over, either leg failing or closing ends both.
+  function onEarlyError(err: Error) {
+    tunnel.record.error ??= failureFromError(err, 'reset');
+  }
+  function onEarlyClose() {
+    if (done) return;
+    done = true;
+    client.destroy();
+    server.destroy();
+  }
+
+  client.on('data', onClientData);
+  server.on('data', onServerData);
+  client.once('end', onClientEnd);
+  for (const leg of [client, server]) {
+    leg.on('error', onEarlyError);
+    leg.once('close', onEarlyClose);
+  }
+  if (head.length > 0) examine();
+}
+
+export function emitDetected(tunnel: Tunnel, protocol: DetectedProtocol, hello: ClientHelloInfo | null, intercepted: boolean): void {
+  tunnel.ctx.bus.emit({ kind: 'conn.detected', connId: tunnel.record.id, protocol, hello, intercepted });
+}
+
+/** Relays both legs, decoding with the tap for `protocol`. */
+export function relayWithTap(
+  tunnel: Tunnel,
+  protocol: 'http1' | 'opaque',
+  scheme: 'http' | 'https',
+  pendingFromClient: Buffer[] = [],
+  pendingFromServer: Buffer[] = [],
+): void {
+  const { record, client, server } = tunnel;
+  const tap = protocol === 'http1' ? guardTap(makeHttp1Tap(tunnel, scheme), reportTapBug(tunnel)) : opaqueTap;
+  relay({
+    client,
+    server,
+    tap,
+    pendingFromClient,
+    pendingFromServer,
+    onClosed: (error) => {
+      if (error) record.error ??= error;
+    },
+  });
+}
+
+function makeHttp1Tap(tunnel: Tunnel, scheme: 'http' | 'https'): Tap {
+  const { ctx, record, target } = tunnel;
+  return new Http1Tap({
+    connId: record.id,
+    bus: ctx.bus,
+    ids: ctx.ids,
+    scheme,
+    host: target.host,
+    port: target.port,
+    bodyCaptureLimit: ctx.config.bodyCaptureLimit,
+  });
+}
+
+function reportTapBug(tunnel: Tunnel) {
+  return (err: unknown, side: 'client' | 'server' | null) => {
+    tunnel.ctx.bus.emit({
+      kind: 'decode.failed',
+      connId: tunnel.record.id,
+      decoder: 'tap',
+      side: side ?? 'client',
+      code: 'internal',
+      message: (err as Error)?.stack ?? String(err),
+    });
+  };
+}
