@@ -1,0 +1,407 @@
+// Writes capture events to the store. The bus listener only appends to memory; a flush writes the
+// queue in one transaction (every `flushIntervalMs` while events wait, sooner when the queue is
+// large), then tells `onCommitted` listeners what is now readable. Forwarding never waits on disk,
+// and a failing write is reported and dropped, never thrown into the bus.
+import type Database from 'better-sqlite3';
+import type { CaptureBus } from '../capture/bus.js';
+import type { CaptureEvent, Failure, HeaderList, Side } from '../capture/events.js';
+import type { BodySide } from './row-types.js';
+
+export interface SqliteSinkOptions {
+  /** Body bytes stored per exchange and side; the rest is only counted. Default 10 MiB. */
+  bodyCap?: number;
+  /** Body bytes held in memory before they are written; beyond it bodies are truncated. Default 64 MiB. */
+  pendingBodyLimit?: number;
+  /** Longest wait between an event and its commit. Default 100 ms. */
+  flushIntervalMs?: number;
+  /** Queue length that triggers an early flush (on the next turn of the event loop). Default 2000. */
+  maxBatch?: number;
+  /** Called with the first error of a failing streak; default: a process warning. */
+  onError?: (err: Error) => void;
+}
+
+export interface CommittedInfo {
+  /** Every event up to this sequence number is reflected in the file. */
+  lastSeq: number;
+  exchangeIds: number[];
+  connIds: number[];
+}
+
+export type CommittedListener = (info: CommittedInfo) => void;
+
+interface BodyAcc {
+  chunks: Uint8Array[];
+  stored: number;
+  seen: number;
+  /** Bytes were dropped because too much body data was waiting in memory. */
+  dropped: boolean;
+  lastSeq: number;
+}
+
+interface OpenExchange {
+  connId: number;
+  client?: BodyAcc;
+  server?: BodyAcc;
+}
+
+interface BodyWrite {
+  kind: 'body.write';
+  exchangeId: number;
+  side: BodySide;
+  chunks: Uint8Array[];
+  stored: number;
+  size: number;
+  truncated: boolean;
+  seq: number;
+}
+
+type QueueItem = CaptureEvent | BodyWrite;
+
+const MiB = 1024 * 1024;
+/** Queued body bytes that trigger an early flush. */
+const EARLY_FLUSH_BODY_BYTES = 8 * MiB;
+
+export class SqliteSink {
+  private readonly bodyCap: number;
+  private readonly pendingBodyLimit: number;
+  private readonly flushIntervalMs: number;
+  private readonly maxBatch: number;
+  private readonly onError: (err: Error) => void;
+
+  private queue: QueueItem[] = [];
+  private queuedBodyBytes = 0;
+  /** Body bytes in memory: gathered for open exchanges plus queued for writing. */
+  private pendingBodyBytes = 0;
+  private lastSeenSeq = 0;
+  private readonly open = new Map<number, OpenExchange>();
+  private readonly openByConn = new Map<number, Set<number>>();
+  private readonly committedListeners = new Set<CommittedListener>();
+  private timer: NodeJS.Timeout | null = null;
+  private immediate: NodeJS.Immediate | null = null;
+  private flushing = false;
+  private closed = false;
+  private errorReported = false;
+  private writer: BatchWriter | null = null;
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly db: Database.Database,
+    bus: CaptureBus,
+    options: SqliteSinkOptions = {},
+  ) {
+    this.bodyCap = options.bodyCap ?? 10 * MiB;
+    this.pendingBodyLimit = options.pendingBodyLimit ?? 64 * MiB;
+    this.flushIntervalMs = options.flushIntervalMs ?? 100;
+    this.maxBatch = options.maxBatch ?? 2000;
+    this.onError =
+      options.onError ?? ((err) => process.emitWarning(`hopscope: capture store write failed: ${err.message}`));
+    this.unsubscribe = bus.subscribe((event) => this.accept(event));
+  }
+
+  /** Body bytes currently held in memory (for tests and diagnostics). */
+  get pendingBytes(): number {
+    return this.pendingBodyBytes;
+  }
+
+  onCommitted(listener: CommittedListener): () => void {
+    this.committedListeners.add(listener);
+    return () => this.committedListeners.delete(listener);
+  }
+
+  private accept(event: CaptureEvent): void {
+    if (this.closed) return;
+    this.lastSeenSeq = event.seq;
+    switch (event.kind) {
+      case 'http.body':
+        this.gatherBody(event.exchangeId, event.side, event.chunk, event.seq);
+        return;
+      case 'http.request':
+        this.open.set(event.exchangeId, { connId: event.connId });
+        this.byConn(event.connId).add(event.exchangeId);
+        this.enqueue(event);
+        return;
+      case 'http.completed':
+      case 'http.failed':
+        this.enqueue(event);
+        this.finishBodies(event.exchangeId, event.seq, event.requestBodySize, event.responseBodySize);
+        return;
+      case 'conn.closed':
+        this.enqueue(event);
+        for (const exchangeId of this.openByConn.get(event.connId) ?? []) this.finishBodies(exchangeId, null);
+        this.openByConn.delete(event.connId);
+        return;
+      default:
+        this.enqueue(event);
+    }
+  }
+
+  private byConn(connId: number): Set<number> {
+    let set = this.openByConn.get(connId);
+    if (!set) this.openByConn.set(connId, (set = new Set()));
+    return set;
+  }
+
+  private gatherBody(exchangeId: number, side: Side, chunk: Uint8Array, seq: number): void {
+    // Only exchanges whose request was seen: a stray chunk must not open state nobody closes.
+    const open = this.open.get(exchangeId);
+    if (!open) return;
+    const acc = (open[side] ??= { chunks: [], stored: 0, seen: 0, dropped: false, lastSeq: seq });
+    acc.seen += chunk.byteLength;
+    acc.lastSeq = seq;
+    const take = Math.min(this.bodyCap - acc.stored, chunk.byteLength);
+    if (acc.dropped || take <= 0) return;
+    if (this.pendingBodyBytes + take > this.pendingBodyLimit) {
+      // Keep the stored prefix contiguous: once bytes are dropped, the rest is only counted.
+      acc.dropped = true;
+      return;
+    }
+    acc.chunks.push(take === chunk.byteLength ? chunk : chunk.subarray(0, take));
+    acc.stored += take;
+    this.pendingBodyBytes += take;
+  }
+
+  /** Moves the gathered bodies of an exchange to the queue. Sizes default to the bytes seen. */
+  private finishBodies(exchangeId: number, seq: number | null, requestSize?: number, responseSize?: number): void {
+    const open = this.open.get(exchangeId);
+    this.open.delete(exchangeId);
+    if (open) this.openByConn.get(open.connId)?.delete(exchangeId);
+    this.queueBody(exchangeId, 'request', open?.client, seq, requestSize);
+    this.queueBody(exchangeId, 'response', open?.server, seq, responseSize);
+  }
+
+  private queueBody(exchangeId: number, side: BodySide, acc: BodyAcc | undefined, seq: number | null, size?: number) {
+    const full = size ?? acc?.seen ?? 0;
+    if (!acc && full === 0) return;
+    const stored = acc?.stored ?? 0;
+    this.queuedBodyBytes += stored;
+    this.enqueue({
+      kind: 'body.write',
+      exchangeId,
+      side,
+      chunks: acc?.chunks ?? [],
+      stored,
+      size: Math.max(full, stored),
+      truncated: full > stored || (acc?.dropped ?? false),
+      seq: seq ?? acc?.lastSeq ?? this.lastSeenSeq,
+    });
+  }
+
+  private enqueue(item: QueueItem): void {
+    this.queue.push(item);
+    this.timer ??= setTimeout(() => this.flush(), this.flushIntervalMs).unref();
+    if (this.immediate === null && (this.queue.length >= this.maxBatch || this.queuedBodyBytes >= EARLY_FLUSH_BODY_BYTES)) {
+      this.immediate = setImmediate(() => this.flush());
+    }
+  }
+
+  /** Writes everything queued in one transaction. Never throws. */
+  flush(): void {
+    if (this.flushing) return;
+    this.clearTimers();
+    if (this.queue.length === 0) return;
+    const batch = this.queue;
+    const bodyBytes = this.queuedBodyBytes;
+    const lastSeq = this.lastSeenSeq;
+    this.queue = [];
+    this.queuedBodyBytes = 0;
+    this.flushing = true;
+    let touched: Touched | null = null;
+    try {
+      this.writer ??= new BatchWriter(this.db);
+      touched = this.writer.write(batch, (err) => this.report(err));
+    } catch (err) {
+      this.report(err);
+    } finally {
+      this.pendingBodyBytes -= bodyBytes;
+      this.flushing = false;
+    }
+    if (!touched) return;
+    if (!touched.eventErrors) this.errorReported = false;
+    const info: CommittedInfo = { lastSeq, exchangeIds: [...touched.exchangeIds], connIds: [...touched.connIds] };
+    for (const listener of this.committedListeners) {
+      try {
+        listener(info);
+      } catch (err) {
+        process.emitWarning(`hopscope: committed listener failed: ${(err as Error).stack ?? err}`);
+      }
+    }
+  }
+
+  /** Stops listening, writes what is pending (bodies of unfinished exchanges as they are) and stops. */
+  close(): void {
+    if (this.closed) return;
+    this.unsubscribe();
+    for (const exchangeId of [...this.open.keys()]) this.finishBodies(exchangeId, null);
+    this.openByConn.clear();
+    this.closed = true;
+    this.flush();
+    this.clearTimers();
+  }
+
+  private clearTimers(): void {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
+    this.timer = null;
+    this.immediate = null;
+  }
+
+  private report(err: unknown): void {
+    if (this.errorReported) return;
+    this.errorReported = true;
+    const error = err instanceof Error ? err : new Error(String(err));
+    try {
+      this.onError(error);
+    } catch {
+      // The reporter itself must not break the sink either.
+    }
+  }
+}
+
+interface Touched {
+  exchangeIds: Set<number>;
+  connIds: Set<number>;
+  eventErrors: number;
+}
+
+const json = (value: unknown) => JSON.stringify(value);
+const failureCols = (f: Failure | null) => [f?.reason ?? null, f?.message ?? null, f?.code ?? null];
+const contentType = (headers: HeaderList) => headers.find(([n]) => n.toLowerCase() === 'content-type')?.[1] ?? null;
+
+/** Errors caused by one event's data (a duplicate id, a value SQLite cannot bind): skip the event. */
+function isEventError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return err instanceof TypeError || err instanceof RangeError || (typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT'));
+}
+
+/** The prepared statements and the per-event SQL. Created on the first flush. */
+class BatchWriter {
+  private readonly s;
+  private readonly tx: (batch: QueueItem[], onEventError: (err: unknown) => void) => Touched;
+
+  constructor(db: Database.Database) {
+    const tls = (leg: 'client' | 'upstream') =>
+      db.prepare(`UPDATE connections SET ${leg}_tls_sni = ?, ${leg}_tls_alpn_offered = ?, ${leg}_tls_alpn = ?,
+        ${leg}_tls_version = ?, ${leg}_tls_cipher = ?, ${leg}_tls_handshake_ms = ?, ${leg}_tls_certificates = ?,
+        ${leg}_tls_error_reason = ?, ${leg}_tls_error_message = ?, ${leg}_tls_error_code = ?, last_seq = ? WHERE id = ?`);
+    const ended = (state: 'complete' | 'failed') =>
+      db.prepare(`UPDATE exchanges SET state = '${state}', completed_at = ?, request_body_size = ?, response_body_size = ?,
+        dns_ms = coalesce(?, dns_ms), connect_ms = coalesce(?, connect_ms), tls_ms = coalesce(?, tls_ms),
+        request_end_at = coalesce(?, request_end_at), response_start_at = coalesce(?, response_start_at),
+        error_reason = ?, error_message = ?, error_code = ?, last_seq = ? WHERE id = ?`);
+    this.s = {
+      connOpened: db.prepare(`INSERT INTO connections (id, parent_id, listener, client_address, client_port, opened_at, last_seq)
+        VALUES (?, ?, ?, ?, ?, ?, ?)`),
+      connTunnel: db.prepare(`UPDATE connections SET tunnel_host = ?, tunnel_port = ?, tunnel_target = ?, tunnel_headers = ?,
+        last_seq = ? WHERE id = ?`),
+      connUpstream: db.prepare(`UPDATE connections SET upstream_address = ?, upstream_port = ?, dns_ms = ?, connect_ms = ?,
+        last_seq = ? WHERE id = ?`),
+      connDetected: db.prepare(`UPDATE connections SET detected_protocol = ?, intercepted = ?, hello_sni = ?, hello_alpn = ?,
+        hello_version = ?, hello_supported_versions = ?, last_seq = ? WHERE id = ?`),
+      connClosed: db.prepare(`UPDATE connections SET closed_at = ?, bytes_from_client = ?, bytes_from_server = ?,
+        error_reason = ?, error_message = ?, error_code = ?, last_seq = ? WHERE id = ?`),
+      tlsClient: tls('client'),
+      tlsUpstream: tls('upstream'),
+      request: db.prepare(`INSERT INTO exchanges (id, connection_id, stream_id, protocol, method, target, url, scheme, host,
+        port, request_headers, started_at, state, last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)`),
+      response: db.prepare(`UPDATE exchanges SET status = ?, status_text = ?, response_protocol = ?, response_headers = ?,
+        response_content_type = ?, remote_address = coalesce(?, remote_address), remote_port = coalesce(?, remote_port),
+        response_start_at = ?, state = CASE state WHEN 'pending' THEN 'responded' ELSE state END, last_seq = ? WHERE id = ?`),
+      requestTrailers: db.prepare(`UPDATE exchanges SET request_trailers = ?, last_seq = ? WHERE id = ?`),
+      responseTrailers: db.prepare(`UPDATE exchanges SET response_trailers = ?, last_seq = ? WHERE id = ?`),
+      completed: ended('complete'),
+      failed: ended('failed'),
+      body: db.prepare(`INSERT INTO bodies (exchange_id, side, size, truncated, seq, data)
+        SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM exchanges WHERE id = ?)
+        ON CONFLICT (exchange_id, side) DO UPDATE SET size = excluded.size, truncated = excluded.truncated,
+        seq = excluded.seq, data = excluded.data`),
+      decodeFailed: db.prepare(`INSERT INTO decode_errors (connection_id, decoder, side, code, message, occurred_at, seq)
+        VALUES (?, ?, ?, ?, ?, ?, ?)`),
+    };
+    this.tx = db.transaction((batch: QueueItem[], onEventError: (err: unknown) => void) => {
+      const touched: Touched = { exchangeIds: new Set(), connIds: new Set(), eventErrors: 0 };
+      for (const item of batch) {
+        try {
+          this.apply(item, touched);
+        } catch (err) {
+          if (!isEventError(err)) throw err;
+          touched.eventErrors++;
+          onEventError(err);
+        }
+      }
+      return touched;
+    });
+  }
+
+  write(batch: QueueItem[], onEventError: (err: unknown) => void): Touched {
+    return this.tx(batch, onEventError);
+  }
+
+  private apply(e: QueueItem, t: Touched): void {
+    const s = this.s;
+    const conn = (id: number, changes: number) => changes > 0 && t.connIds.add(id);
+    const exch = (id: number, changes: number) => changes > 0 && t.exchangeIds.add(id);
+    switch (e.kind) {
+      case 'conn.opened':
+        conn(e.connId, s.connOpened.run(e.connId, e.parentId, e.listener, e.clientAddress, e.clientPort, e.time, e.seq).changes);
+        break;
+      case 'conn.tunnel':
+        conn(e.connId, s.connTunnel.run(e.host, e.port, e.target, json(e.headers), e.seq, e.connId).changes);
+        break;
+      case 'conn.upstream':
+        conn(e.connId, s.connUpstream.run(e.remoteAddress, e.remotePort, e.dnsMs, e.connectMs, e.seq, e.connId).changes);
+        break;
+      case 'conn.detected': {
+        const h = e.hello;
+        const hello = h ? [h.sni, json(h.alpn), h.version, json(h.supportedVersions)] : [null, null, null, null];
+        conn(e.connId, s.connDetected.run(e.protocol, e.intercepted ? 1 : 0, ...hello, e.seq, e.connId).changes);
+        break;
+      }
+      case 'conn.closed':
+        conn(e.connId, s.connClosed.run(e.time, e.bytesFromClient, e.bytesFromServer, ...failureCols(e.error), e.seq, e.connId).changes);
+        break;
+      case 'tls.established':
+      case 'tls.failed': {
+        const ok = e.kind === 'tls.established';
+        const stmt = e.leg === 'client' ? s.tlsClient : s.tlsUpstream;
+        const info = ok ? [e.alpn, e.version, e.cipher, e.handshakeMs] : [null, null, null, null];
+        const failure = failureCols(ok ? null : e.error);
+        conn(e.connId, stmt.run(e.sni, json(e.alpnOffered), ...info, json(e.certificates), ...failure, e.seq, e.connId).changes);
+        break;
+      }
+      case 'decode.failed':
+        s.decodeFailed.run(e.connId, e.decoder, e.side, e.code, e.message, e.time, e.seq);
+        t.connIds.add(e.connId);
+        break;
+      case 'http.request':
+        exch(e.exchangeId, s.request.run(e.exchangeId, e.connId, e.streamId, e.protocol, e.method, e.target, e.url, e.scheme,
+          e.host, e.port, json(e.headers), e.time, e.seq).changes);
+        break;
+      case 'http.response':
+        exch(e.exchangeId, s.response.run(e.status, e.statusText, e.protocol, json(e.headers), contentType(e.headers),
+          e.remoteAddress ?? null, e.remotePort ?? null, e.time, e.seq, e.exchangeId).changes);
+        break;
+      case 'http.trailers': {
+        const stmt = e.side === 'client' ? s.requestTrailers : s.responseTrailers;
+        exch(e.exchangeId, stmt.run(json(e.headers), e.seq, e.exchangeId).changes);
+        break;
+      }
+      case 'http.completed':
+      case 'http.failed': {
+        const tm = e.timings;
+        const failure = failureCols(e.kind === 'http.failed' ? e.error : null);
+        const stmt = e.kind === 'http.failed' ? s.failed : s.completed;
+        exch(e.exchangeId, stmt.run(e.time, e.requestBodySize, e.responseBodySize, tm.dnsMs, tm.connectMs, tm.tlsMs,
+          tm.requestEnd, tm.responseStart, ...failure, e.seq, e.exchangeId).changes);
+        break;
+      }
+      case 'body.write': {
+        const data = e.chunks.length === 1 ? e.chunks[0] : Buffer.concat(e.chunks, e.stored);
+        const blob = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+        exch(e.exchangeId, s.body.run(e.exchangeId, e.side, e.size, e.truncated ? 1 : 0, e.seq, blob, e.exchangeId).changes);
+        break;
+      }
+      case 'http.body':
+        break; // gathered in memory by the sink, written as body.write
+    }
+  }
+}
