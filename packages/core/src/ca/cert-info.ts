@@ -1,0 +1,84 @@
+// Certificates as the capture events describe them (CertificateInfo in capture/events.ts).
+// Both inputs go through X509Certificate so a peer's chain and our own leaves read the same.
+import { X509Certificate } from 'node:crypto';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
+import type { CertificateInfo } from '../capture/events.js';
+
+/** Longest chain walked; real ones are 2–4 certificates. */
+const MAX_CHAIN = 16;
+
+export function certificateInfo(cert: PeerCertificate | X509Certificate): CertificateInfo {
+  const x509 = cert instanceof X509Certificate ? cert : fromPeer(cert);
+  return {
+    subject: distinguishedName(x509.subject),
+    issuer: distinguishedName(x509.issuer),
+    sans: splitSans(x509.subjectAltName),
+    validFrom: isoDate(x509.validFrom),
+    validTo: isoDate(x509.validTo),
+    fingerprint256: x509.fingerprint256,
+    serialNumber: x509.serialNumber,
+  };
+}
+
+/** The chain the peer presented, leaf first, up to where an issuer link points back at itself. */
+export function chainInfo(socket: TLSSocket): CertificateInfo[] {
+  const chain: CertificateInfo[] = [];
+  const seen = new Set<PeerCertificate>();
+  let cert: PeerCertificate | undefined = socket.getPeerCertificate(true);
+  while (cert?.raw && !seen.has(cert) && chain.length < MAX_CHAIN) {
+    seen.add(cert);
+    chain.push(certificateInfo(cert));
+    const issuer: PeerCertificate | undefined = (cert as { issuerCertificate?: PeerCertificate }).issuerCertificate;
+    cert = issuer === cert ? undefined : issuer;
+  }
+  return chain;
+}
+
+/** The certificate this side presented (for the client leg: hopscope's leaf), or [] if none. */
+export function localCertificateInfo(socket: TLSSocket): CertificateInfo[] {
+  const x509 = socket.getX509Certificate();
+  return x509 ? [certificateInfo(x509)] : [];
+}
+
+function fromPeer(cert: PeerCertificate): X509Certificate {
+  if (!cert.raw) throw new TypeError('certificateInfo: the peer certificate has no raw DER (no certificate was presented)');
+  return new X509Certificate(cert.raw);
+}
+
+/** Node prints one attribute per line (`CN=a\nO=b`); events carry `CN=a, O=b`. */
+function distinguishedName(lines: string): string {
+  return lines.split('\n').filter(Boolean).join(', ');
+}
+
+function isoDate(nodeDate: string): string {
+  const ms = Date.parse(nodeDate);
+  return Number.isNaN(ms) ? nodeDate : new Date(ms).toISOString();
+}
+
+/**
+ * Splits Node's `DNS:a, IP Address:1.2.3.4` list. Node quotes an entry that contains a comma
+ * or other special characters (`DNS:"a, b"`), so a plain split on ", " is not enough.
+ */
+export function splitSans(list: string | undefined): string[] {
+  if (!list) return [];
+  const out: string[] = [];
+  let current = '';
+  let quoted = false;
+  for (let i = 0; i < list.length; i++) {
+    const c = list[i];
+    if (quoted && c === '\\' && i + 1 < list.length) {
+      current += c + list[++i];
+    } else if (c === '"') {
+      quoted = !quoted;
+      current += c;
+    } else if (!quoted && c === ',' && list[i + 1] === ' ') {
+      out.push(current);
+      current = '';
+      i++;
+    } else {
+      current += c;
+    }
+  }
+  if (current) out.push(current);
+  return out;
+}

@@ -1,0 +1,251 @@
+// Leaf certificates minted on the fly for each intercepted host, and a bounded cache of the
+// tls.SecureContexts built from them. forge only lays out the TBSCertificate; the RSA signature
+// is made natively (forge's pure-JS signature costs ~21 ms, node:crypto's well under 1 ms).
+import { createPrivateKey, generateKeyPairSync, sign } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { isIP } from 'node:net';
+import tls from 'node:tls';
+import forge from 'node-forge';
+import { randomSerialHex } from './ca-store.js';
+import type { CaMaterial } from './ca-store.js';
+
+const { pki, asn1 } = forge;
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** Browsers reject leaves valid for more than 398 days; 396 ahead plus one backdated day stays under. */
+const LEAF_DAYS_AHEAD = 396;
+/** A cached context is replaced this long before its certificate expires. */
+const EXPIRY_MARGIN_MS = DAY_MS;
+const SHA256_WITH_RSA_OID = '1.2.840.113549.1.1.11';
+/** AlgorithmIdentifier { sha256WithRSAEncryption, NULL } in DER. */
+const SHA256_WITH_RSA_ALG_ID = Buffer.from('300d06092a864886f70d01010b0500', 'hex');
+/** Longest CN that X.520 allows (ub-common-name). */
+const MAX_CN_LENGTH = 64;
+// @types/node-forge types valueTagClass as a Class; forge actually wants the string Type here.
+const UTF8 = asn1.Type.UTF8 as unknown as forge.asn1.Class;
+const DNS_NAME = /^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/;
+
+// Present in node-forge 1.x, missing from @types/node-forge.
+const getTBSCertificate = (pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 })
+  .getTBSCertificate;
+
+export interface MintedLeaf {
+  /** The normalised host the certificate is for (lower case, no brackets or trailing dot). */
+  host: string;
+  certPem: string;
+  /** The minter's leaf key: the same for every host of one minter. */
+  keyPem: string;
+  certDer: Buffer;
+  notBefore: Date;
+  notAfter: Date;
+  /** Hex, as in the certificate. */
+  serialNumber: string;
+}
+
+export interface LeafMinterOptions {
+  /** Most SecureContexts kept (least recently used go first). Default 1000. */
+  cacheSize?: number;
+  /** Send the CA certificate after the leaf (lets SPKI pinning of the CA work). Default true. */
+  includeCaInChain?: boolean;
+  /** Extra options for every SecureContext (ciphers, minVersion, …); cert and key are ours. */
+  secureContextOptions?: tls.SecureContextOptions;
+  /** Clock in epoch ms, for validity dates and cache expiry. Default Date.now. */
+  now?: () => number;
+}
+
+export interface LeafMinterStats {
+  mints: number;
+  hits: number;
+  evictions: number;
+}
+
+interface CacheEntry {
+  context: tls.SecureContext;
+  leaf: MintedLeaf;
+  expiresAt: number;
+}
+
+interface ParsedHost {
+  name: string;
+  ip: boolean;
+}
+
+export class LeafMinter {
+  readonly keyPem: string;
+  readonly stats: LeafMinterStats = { mints: 0, hits: 0, evictions: 0 };
+  private readonly caPem: string;
+  private readonly caKey: KeyObject;
+  private readonly caSubject: forge.pki.CertificateField[];
+  private readonly caKeyId: string;
+  private readonly caNotAfter: number;
+  private readonly leafPublicKey: forge.pki.PublicKey;
+  private readonly cacheSize: number;
+  private readonly includeCaInChain: boolean;
+  private readonly contextOptions: tls.SecureContextOptions;
+  private readonly now: () => number;
+  private readonly cache = new Map<string, CacheEntry>();
+
+  constructor(ca: CaMaterial, options: LeafMinterOptions = {}) {
+    this.caPem = ca.certPem;
+    this.caKey = createPrivateKey(ca.keyPem);
+    if (this.caKey.asymmetricKeyType !== 'rsa') {
+      throw new TypeError(`LeafMinter: the CA key must be RSA, got ${this.caKey.asymmetricKeyType}`);
+    }
+    const caCert = pki.certificateFromPem(ca.certPem);
+    this.caSubject = caCert.subject.attributes;
+    const ski = caCert.getExtension('subjectKeyIdentifier') as { subjectKeyIdentifier?: string } | null;
+    this.caKeyId = ski?.subjectKeyIdentifier
+      ? forge.util.hexToBytes(ski.subjectKeyIdentifier)
+      : caCert.generateSubjectKeyIdentifier().getBytes();
+    this.caNotAfter = caCert.validity.notAfter.getTime();
+
+    // One leaf key per minter: keygen is the slow part, and a per-host key buys nothing here.
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    this.keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    this.leafPublicKey = pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString());
+
+    this.cacheSize = Math.max(1, options.cacheSize ?? 1000);
+    this.includeCaInChain = options.includeCaInChain ?? true;
+    this.contextOptions = options.secureContextOptions ?? {};
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Mints a fresh certificate for `host` (a DNS name, or an IPv4/IPv6 literal). Not cached. */
+  mint(host: string): MintedLeaf {
+    const parsed = parseHost(host);
+    const now = this.now();
+    const notBefore = new Date(now - DAY_MS);
+    const notAfter = new Date(Math.min(now + LEAF_DAYS_AHEAD * DAY_MS, this.caNotAfter));
+
+    const cert = pki.createCertificate();
+    cert.publicKey = this.leafPublicKey;
+    cert.serialNumber = randomSerialHex(16);
+    cert.validity.notBefore = notBefore;
+    cert.validity.notAfter = notAfter;
+    const subject: forge.pki.CertificateField[] = [{ shortName: 'O', value: 'hopscope', valueTagClass: UTF8 }];
+    if (parsed.name.length <= MAX_CN_LENGTH) {
+      subject.push({ shortName: 'CN', value: parsed.name, valueTagClass: UTF8 });
+    }
+    cert.setSubject(subject);
+    cert.setIssuer(this.caSubject);
+    cert.setExtensions([
+      { name: 'basicConstraints', cA: false },
+      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+      { name: 'extKeyUsage', serverAuth: true },
+      {
+        name: 'subjectAltName',
+        altNames: [parsed.ip ? { type: 7, ip: parsed.name } : { type: 2, value: parsed.name }],
+      },
+      { name: 'authorityKeyIdentifier', keyIdentifier: this.caKeyId },
+    ]);
+    cert.siginfo.algorithmOid = SHA256_WITH_RSA_OID;
+    cert.signatureOid = SHA256_WITH_RSA_OID;
+
+    const tbs = Buffer.from(asn1.toDer(getTBSCertificate(cert)).getBytes(), 'binary');
+    const signature = sign('sha256', tbs, this.caKey);
+    const certDer = derTlv(0x30, Buffer.concat([tbs, SHA256_WITH_RSA_ALG_ID, derTlv(0x03, Buffer.concat([ZERO, signature]))]));
+    this.stats.mints++;
+    return {
+      host: parsed.name,
+      certPem: toPem(certDer),
+      keyPem: this.keyPem,
+      certDer,
+      notBefore,
+      notAfter,
+      serialNumber: cert.serialNumber,
+    };
+  }
+
+  /** The cached SecureContext for `host`, minting one when missing or close to expiry. */
+  secureContextFor(host: string): tls.SecureContext {
+    return this.entryFor(host).context;
+  }
+
+  /** The certificate behind `secureContextFor(host)` (what the client will be shown). */
+  leafFor(host: string): MintedLeaf {
+    return this.entryFor(host).leaf;
+  }
+
+  /**
+   * An SNICallback for tls.createServer: the servername the client sent, or `fallbackHost`
+   * (e.g. the CONNECT target) when it sent none.
+   */
+  sniCallback(fallbackHost: string): (servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => void {
+    return (servername, cb) => {
+      let context: tls.SecureContext;
+      try {
+        context = this.secureContextFor(servername || fallbackHost);
+      } catch (err) {
+        cb(err as Error);
+        return;
+      }
+      cb(null, context);
+    };
+  }
+
+  /** Contexts currently cached. */
+  get cachedCount(): number {
+    return this.cache.size;
+  }
+
+  private entryFor(host: string): CacheEntry {
+    const key = parseHost(host).name;
+    const cached = this.cache.get(key);
+    if (cached && cached.expiresAt > this.now()) {
+      this.stats.hits++;
+      // Map keeps insertion order: re-inserting marks the entry most recently used.
+      this.cache.delete(key);
+      this.cache.set(key, cached);
+      return cached;
+    }
+    this.cache.delete(key);
+    const leaf = this.mint(key);
+    const context = tls.createSecureContext({
+      ...this.contextOptions,
+      cert: this.includeCaInChain ? leaf.certPem + this.caPem : leaf.certPem,
+      key: leaf.keyPem,
+    });
+    const entry: CacheEntry = { context, leaf, expiresAt: leaf.notAfter.getTime() - EXPIRY_MARGIN_MS };
+    this.cache.set(key, entry);
+    while (this.cache.size > this.cacheSize) {
+      this.cache.delete(this.cache.keys().next().value as string);
+      this.stats.evictions++;
+    }
+    return entry;
+  }
+}
+
+/** Normalises a host for a certificate: lower case, no `[]`, no trailing dot, canonical IPv6. */
+export function parseHost(host: string): ParsedHost {
+  let h = host.trim().toLowerCase();
+  if (h.startsWith('[') && h.endsWith(']')) h = h.slice(1, -1);
+  else if (h.endsWith('.')) h = h.slice(0, -1);
+  const family = isIP(h);
+  if (family === 4) return { name: h, ip: true };
+  if (family === 6) {
+    const noZone = h.replace(/%.*$/, '');
+    // The WHATWG URL parser prints IPv6 in its canonical compressed form (RFC 5952).
+    return { name: new URL(`http://[${noZone}]/`).hostname.slice(1, -1), ip: true };
+  }
+  if (h.length === 0 || h.length > 253 || !DNS_NAME.test(h)) {
+    throw new TypeError(`cannot mint a certificate for ${JSON.stringify(host)}: not a host name or IP address`);
+  }
+  return { name: h, ip: false };
+}
+
+const ZERO = Buffer.from([0]);
+
+function derTlv(tag: number, content: Buffer): Buffer {
+  const n = content.length;
+  let header: Buffer;
+  if (n < 0x80) header = Buffer.from([tag, n]);
+  else if (n < 0x100) header = Buffer.from([tag, 0x81, n]);
+  else if (n < 0x10000) header = Buffer.from([tag, 0x82, n >> 8, n & 0xff]);
+  else header = Buffer.from([tag, 0x83, n >> 16, (n >> 8) & 0xff, n & 0xff]);
+  return Buffer.concat([header, content]);
+}
+
+function toPem(der: Buffer): string {
+  const b64 = der.toString('base64').replace(/.{64}/g, '$&\n');
+  return `-----BEGIN CERTIFICATE-----\n${b64}${b64.endsWith('\n') ? '' : '\n'}-----END CERTIFICATE-----\n`;
+}
