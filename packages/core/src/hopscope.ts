@@ -28,6 +28,8 @@ export interface Hopscope {
   address: AddressInfo;
   bus: CaptureBus;
   db: Database.Database;
+  /** The store's writer: the inspector listens to its `onCommitted` to broadcast committed rows. */
+  sink: SqliteSink;
   registry: ConnectionRegistry;
   /** Writes everything captured so far to the file (tests use it before reading). */
   flush(): void;
@@ -72,6 +74,7 @@ export async function startHopscope(options: HopscopeOptions): Promise<Hopscope>
     address,
     bus,
     db,
+    sink,
     registry: ctx.registry,
     flush: () => sink.flush(),
     close: () =>

@@ -1,0 +1,144 @@
+// `npm run bench`: every figure as a ratio against the same work done directly, in one run.
+// The upstream, the proxy and the load generators each run in their own process.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const CONCURRENCY = 16;
+const work = mkdtempSync(join(tmpdir(), 'hopscope-bench-'));
+const children: ChildProcess[] = [];
+
+interface Load {
+  rps: number;
+  p50: number;
+  p99: number;
+  mbps?: number;
+  errors: number;
+}
+
+function progress(text: string): void {
+  process.stderr.write(`bench: ${text}\n`);
+}
+
+function ensureWrk(): void {
+  if (spawnSync('wrk', ['--version']).error === undefined) return;
+  progress('installing wrk (Debian package) for the plain HTTP load…');
+  const install = spawnSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk'], { stdio: 'inherit' });
+  if (install.status !== 0) throw new Error('bench needs wrk: apt-get install wrk');
+}
+
+/** Starts a node script and resolves with its first stdout line. */
+function startNode(args: string[]): Promise<{ child: ChildProcess; firstLine: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.once('line', (firstLine) => resolve({ child, firstLine }));
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
+  });
+}
+
+async function startProxy(name: string): Promise<{ child: ChildProcess; port: number }> {
+  const { child, firstLine } = await startNode([
+    'packages/core/src/cli/main.ts', 'start', '--listen', '127.0.0.1:0', '--db', join(work, `${name}.sqlite`),
+    '--resolve', '*.test=127.0.0.1', '--quiet',
+  ]);
+  const port = Number(/:(\d+)$/.exec(firstLine)?.[1]);
+  if (!port) throw new Error(`unexpected first line from hopscope: ${firstLine}`);
+  return { child, port };
+}
+
+function wrk(url: string, target?: string): Load {
+  const args = ['-t1', `-c${CONCURRENCY}`, `-d${SECONDS}s`, '--latency'];
+  if (target) args.push('-s', join(root, 'bench/absolute-form.lua'));
+  const run = spawnSync('wrk', [...args, url], { encoding: 'utf8', env: { ...process.env, TARGET: target ?? '' } });
+  const out = run.stdout;
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + Number(/Socket errors:.*?(\d+)/.exec(out)?.[1] ?? 0);
+  return { rps, p50: wrkPercentile(out, '50%'), p99: wrkPercentile(out, '99%'), errors };
+}
+
+function wrkPercentile(out: string, label: string): number {
+  const m = new RegExp(`${label}\\s+([\\d.]+)(us|ms|s)`).exec(out);
+  if (!m) return NaN;
+  const scale = m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1;
+  return Number(m[1]) * scale;
+}
+
+async function httpsLoad(url: string, proxyPort?: number, extra: string[] = []): Promise<Load> {
+  const args = ['bench/https-load.ts', url, String(SECONDS), String(CONCURRENCY), ...(proxyPort ? [`127.0.0.1:${proxyPort}`] : []), ...extra];
+  const { firstLine } = await startNode(args);
+  return JSON.parse(firstLine) as Load;
+}
+
+function peakRssMiB(pid: number): number {
+  const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Number(kb) / 1024;
+}
+
+const rows: string[][] = [];
+function report(name: string, direct: Load, proxied: Load, unit: 'rps' | 'mbps' = 'rps'): void {
+  const d = unit === 'rps' ? direct.rps : direct.mbps ?? NaN;
+  const p = unit === 'rps' ? proxied.rps : proxied.mbps ?? NaN;
+  rows.push([
+    name,
+    `${fmt(d)} ${unit === 'rps' ? 'req/s' : 'MB/s'}`,
+    `${fmt(p)} ${unit === 'rps' ? 'req/s' : 'MB/s'}`,
+    `${((p / d) * 100).toFixed(0)}%`,
+    `${direct.p50.toFixed(2)} / ${direct.p99.toFixed(2)} ms`,
+    `${proxied.p50.toFixed(2)} / ${proxied.p99.toFixed(2)} ms`,
+    String(proxied.errors),
+  ]);
+}
+
+function fmt(n: number): string {
+  return n >= 100 ? n.toFixed(0) : n.toFixed(1);
+}
+
+function printTable(): void {
+  const header = ['scenario', 'direct', 'through hopscope', 'ratio', 'direct p50/p99', 'hopscope p50/p99', 'errors'];
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => r[i].length)));
+  for (const [i, r] of all.entries()) {
+    console.log(r.map((c, j) => c.padEnd(widths[j])).join('  '));
+    if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  }
+}
+
+async function main(): Promise<void> {
+  ensureWrk();
+  progress(`${SECONDS} s per run, ${CONCURRENCY} connections, capture on (SQLite file)`);
+  const upstream = JSON.parse((await startNode(['bench/upstream-server.ts'])).firstLine) as { http: number; https: number };
+  const proxy = await startProxy('capture');
+
+  progress('plain HTTP/1.1 keep-alive GET: direct');
+  const plainDirect = wrk(`http://127.0.0.1:${upstream.http}/`);
+  progress('plain HTTP/1.1 keep-alive GET: through hopscope');
+  const plainProxied = wrk(`http://127.0.0.1:${proxy.port}/`, `http://site.test:${upstream.http}/`);
+  report('HTTP/1.1 GET, keep-alive', plainDirect, plainProxied);
+
+  progress('HTTPS keep-alive GET: direct');
+  const httpsDirect = await httpsLoad(`https://site.test:${upstream.https}/`);
+  progress('HTTPS keep-alive GET: CONNECT passthrough (TLS not intercepted)');
+  const httpsTunnel = await httpsLoad(`https://site.test:${upstream.https}/`, proxy.port);
+  report('HTTPS via CONNECT passthrough', httpsDirect, httpsTunnel);
+
+  const rss = peakRssMiB(proxy.child.pid!);
+  printTable();
+  console.log(`\nhopscope peak RSS: ${rss.toFixed(0)} MiB`);
+}
+
+main()
+  .catch((err) => {
+    console.error(`bench: ${(err as Error).message}`);
+    process.exitCode = 1;
+  })
+  .finally(() => {
+    for (const child of children) child.kill('SIGKILL');
+    rmSync(work, { recursive: true, force: true });
+  });
