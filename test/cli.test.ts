@@ -4,7 +4,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -41,10 +41,12 @@ describe('hopscope start', { timeout: 60_000 }, () => {
 
   test('prints the proxy line, finishes in-flight exchanges on SIGTERM and flushes the capture', async () => {
     const dbPath = join(dir, 'graceful.sqlite');
-    const cli = runCli(['start', '--listen', '127.0.0.1:0', '--db', dbPath, '--resolve', '*.test=127.0.0.1', '--quiet']);
+    const cli = runCli(['start', '--listen', '127.0.0.1:0', '--db', dbPath, '--resolve', '*.test=127.0.0.1', '--ca-dir', join(dir, 'ca'), '--quiet']);
     try {
       const proxyUrl = await cli.line('proxy');
       assert.match(proxyUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
+      assert.equal(await cli.line('ca'), join(dir, 'ca', 'ca.pem'));
+      assert.equal(statSync(join(dir, 'ca', 'ca-key.pem')).mode & 0o777, 0o600, 'the CA key is owner-only');
       assert.equal(await cli.line('db'), dbPath);
       const { hostname: host, port } = new URL(proxyUrl);
       const proxy = { host, port: Number(port) };
@@ -81,7 +83,7 @@ describe('hopscope start', { timeout: 60_000 }, () => {
       res.writeHead(200, { 'Content-Length': String(GiB) });
       Readable.from(generate(GiB)).pipe(res);
     });
-    const cli = runCli(['start', '--listen', '127.0.0.1:0', '--db', dbPath, '--resolve', '*.test=127.0.0.1', '--quiet']);
+    const cli = runCli(['start', '--listen', '127.0.0.1:0', '--db', dbPath, '--resolve', '*.test=127.0.0.1', '--ca-dir', join(dir, 'ca'), '--quiet']);
     try {
       const { hostname: host, port } = new URL(await cli.line('proxy'));
 

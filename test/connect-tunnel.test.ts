@@ -23,7 +23,7 @@ describe('CONNECT tunnels', { timeout: 30_000 }, () => {
   before(async () => {
     https = await startUpstream((_req, res) => res.end('secret over tls'), { tls: true });
     plain = await startUpstream((req, res) => res.end(`plain ${req.url}`));
-    proxy = await startTestProxy();
+    proxy = await startTestProxy({ intercept: false }); // blind tunnels; interception has its own tests
     log = recordEvents(proxy.bus);
     dir = mkdtempSync(join(tmpdir(), 'hopscope-tunnel-'));
     caFile = join(dir, 'upstream-ca.pem');

@@ -19,6 +19,8 @@ export interface ReceivedRequest {
 export interface TestUpstream {
   port: number;
   received: ReceivedRequest[];
+  /** For TLS upstreams: what each accepted handshake negotiated. */
+  handshakes: Array<{ alpn: string | false; servername: string | false }>;
   /** Distinct TCP connections the server accepted. */
   connections: number;
   close(): Promise<void>;
@@ -29,10 +31,16 @@ export type Handler = (req: http.IncomingMessage, res: http.ServerResponse, body
 const fixture = (name: string) => readFileSync(fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url)));
 export const upstreamCaPem = fixture('upstream-ca.pem');
 export const upstreamTls = { key: fixture('upstream-key.pem'), cert: fixture('upstream-cert.pem') };
+export const expiredTls = { key: fixture('expired-key.pem'), cert: fixture('expired-cert.pem') };
+export const selfSignedTls = { key: fixture('self-signed-key.pem'), cert: fixture('self-signed-cert.pem') };
+export const upstreamCaFile = fileURLToPath(new URL('../fixtures/upstream-ca.pem', import.meta.url));
+
+export type UpstreamTlsOptions = https.ServerOptions;
 
 /** An HTTP (or, with `tls`, HTTPS) server; the handler runs after the whole request body arrived. */
-export async function startUpstream(handler: Handler, options: { tls?: boolean } = {}): Promise<TestUpstream> {
+export async function startUpstream(handler: Handler, options: { tls?: boolean | UpstreamTlsOptions } = {}): Promise<TestUpstream> {
   const received: ReceivedRequest[] = [];
+  const handshakes: TestUpstream['handshakes'] = [];
   const sockets = new Set<net.Socket>();
   const socketIds = new WeakMap<net.Socket, number>();
   const state = { connections: 0 };
@@ -53,9 +61,14 @@ export async function startUpstream(handler: Handler, options: { tls?: boolean }
       handler(req, res, body);
     });
   };
-  const server = options.tls ? https.createServer(upstreamTls, onRequest) : http.createServer(onRequest);
-  server.on(options.tls ? 'secureConnection' : 'connection', (socket: net.Socket) => {
+  const tlsOptions = options.tls === true ? upstreamTls : options.tls || null;
+  const server = tlsOptions ? https.createServer(tlsOptions, onRequest) : http.createServer(onRequest);
+  server.on(tlsOptions ? 'secureConnection' : 'connection', (socket: net.Socket) => {
     socketIds.set(socket, ++state.connections);
+    if (tlsOptions) {
+      const secure = socket as import('node:tls').TLSSocket;
+      handshakes.push({ alpn: secure.alpnProtocol ?? false, servername: (secure as { servername?: string | false }).servername ?? false });
+    }
   });
   server.on('connection', (socket: net.Socket) => {
     sockets.add(socket);
@@ -65,6 +78,7 @@ export async function startUpstream(handler: Handler, options: { tls?: boolean }
   return {
     port: (server.address() as AddressInfo).port,
     received,
+    handshakes,
     get connections() {
       return state.connections;
     },

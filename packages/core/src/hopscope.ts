@@ -3,7 +3,14 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import tls from 'node:tls';
+import { readFileSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import type Database from 'better-sqlite3';
+import { loadOrCreateCa } from './ca/ca-store.js';
+import { LeafMinter } from './ca/leaf-minter.js';
+import { Interception } from './net/interception.js';
+import { makeTlsInterceptor } from './net/tls-intercept.js';
 import { CaptureBus } from './capture/bus.js';
 import { IdAllocator } from './capture/ids.js';
 import { defaultProxyConfig, type ProxyConfig } from './net/config.js';
@@ -18,8 +25,22 @@ import { SqliteSink } from './store/sqlite-sink.js';
 export interface HopscopeOptions extends Partial<ProxyConfig> {
   /** Capture file path, or ':memory:'. */
   dbPath: string;
-  /** Upstream certificate checks for `https://` absolute-form requests (on unless turned off). */
+  /** Folder of the root CA (created on first use). Default: `ca` in the working directory. */
+  caDir?: string;
+  /** Decrypt TLS inside CONNECT tunnels (default true). */
+  intercept?: boolean;
+  /** Only these host globs are intercepted (default: all). */
+  interceptHosts?: string[];
+  /** These host globs are relayed blind. */
+  passthroughHosts?: string[];
+  /** Extra PEM files of roots trusted for upstreams, besides Node's store. */
+  upstreamCaFiles?: string[];
+  /** Turn off upstream certificate verification. */
   upstreamInsecure?: boolean;
+  /** NSS key-log file for both TLS legs (default: $SSLKEYLOGFILE). */
+  keylogFile?: string | null;
+  /** One-line notices for the person at the terminal (e.g. a client rejecting the CA). */
+  onNotice?: (message: string) => void;
 }
 
 export interface Hopscope {
@@ -31,6 +52,8 @@ export interface Hopscope {
   /** The store's writer: the inspector listens to its `onCommitted` to broadcast committed rows. */
   sink: SqliteSink;
   registry: ConnectionRegistry;
+  /** The root certificate clients must trust (PEM). */
+  caCertPath: string;
   /** Writes everything captured so far to the file (tests use it before reading). */
   flush(): void;
   /** Graceful stop: in-flight exchanges get the grace period, the store is flushed. */
@@ -39,6 +62,21 @@ export interface Hopscope {
 
 export async function startHopscope(options: HopscopeOptions): Promise<Hopscope> {
   const config: ProxyConfig = { ...defaultProxyConfig, ...stripUndefined(options) };
+  const ca = await loadOrCreateCa(resolvePath(options.caDir ?? 'ca'), { warn: options.onNotice });
+  const upstreamCaPems = (options.upstreamCaFiles ?? []).map((file) => readFileSync(file));
+  const interception = new Interception({
+    minter: new LeafMinter(ca),
+    enabled: options.intercept ?? true,
+    interceptHosts: options.interceptHosts ?? [],
+    passthroughHosts: options.passthroughHosts ?? [],
+    upstreamCaPems,
+    verifyUpstream: !options.upstreamInsecure,
+    keylogFile: options.keylogFile === undefined ? process.env.SSLKEYLOGFILE || null : options.keylogFile,
+    onCertRejected: (host) =>
+      options.onNotice?.(
+        `a client rejected hopscope's certificate for ${host}: it does not trust the hopscope CA. Trust ${ca.certPath} (run "hopscope ca" for how)`,
+      ),
+  });
   const { db, lastIds } = openStore(options.dbPath);
   const bus = new CaptureBus(lastIds.seq + 1);
   const sink = new SqliteSink(db, bus, { bodyCap: config.bodyCaptureLimit });
@@ -57,9 +95,10 @@ export async function startHopscope(options: HopscopeOptions): Promise<Hopscope>
       scheduling: 'lifo',
       lookup,
       rejectUnauthorized: !options.upstreamInsecure,
+      ...(upstreamCaPems.length > 0 ? { ca: [...tls.rootCertificates, ...upstreamCaPems] } : {}),
     } as https.AgentOptions),
   };
-  const server = new ProxyServer(ctx);
+  const server = new ProxyServer(ctx, makeTlsInterceptor(interception));
   let address: AddressInfo;
   try {
     address = await server.listen();
@@ -76,6 +115,7 @@ export async function startHopscope(options: HopscopeOptions): Promise<Hopscope>
     db,
     sink,
     registry: ctx.registry,
+    caCertPath: ca.certPath,
     flush: () => sink.flush(),
     close: () =>
       (closing ??= (async () => {

@@ -5,11 +5,15 @@ import { startHopscope, type Hopscope } from '../hopscope.js';
 import { parseResolveRule } from '../net/resolve-map.js';
 import { parseHostPort } from './listen-address.js';
 import { startStatusLine } from './status-line.js';
+import { loadOrCreateCa } from '../ca/ca-store.js';
+import { trustInstructions } from '../ca/trust-instructions.js';
 
 const USAGE = `hopscope — an intercepting debugging proxy
 
 Usage:
   hopscope start [options]     run the proxy and record everything into a capture file
+  hopscope ca [--pem] [--ca-dir DIR]
+                               where the CA is and how to trust it (--pem: the certificate alone)
 
 Options for start:
   --listen HOST:PORT           proxy address (default 127.0.0.1:8080; port 0 picks a free one)
@@ -20,6 +24,13 @@ Options for start:
   --response-timeout MS        time an upstream may take to start answering (default 60000)
   --max-header-size BYTES      largest header block accepted (default 65536)
   --body-cap BYTES             body bytes stored per message (default 10485760)
+  --ca-dir DIR                 folder of hopscope's root CA (default ./ca, created on first start)
+  --no-intercept               relay every TLS tunnel blind (still records SNI and ALPN)
+  --intercept GLOB             decrypt only hosts matching GLOB; repeatable
+  --passthrough GLOB           never decrypt hosts matching GLOB; repeatable
+  --upstream-ca FILE           also trust these PEM roots for upstreams; repeatable
+  --upstream-insecure          do not verify upstream certificates
+  --keylog FILE                write TLS secrets of both legs for Wireshark (default $SSLKEYLOGFILE)
   --quiet                      no live status line
   -h, --help                   this text
 `;
@@ -31,6 +42,7 @@ async function main(argv: string[]): Promise<number> {
     return command ? 0 : 2;
   }
   if (command === 'start') return start(rest);
+  if (command === 'ca') return caCommand(rest);
   process.stderr.write(`hopscope: unknown command "${command}"\n\n${USAGE}`);
   return 2;
 }
@@ -46,6 +58,13 @@ async function start(args: string[]): Promise<number> {
       'response-timeout': { type: 'string' },
       'max-header-size': { type: 'string' },
       'body-cap': { type: 'string' },
+      'ca-dir': { type: 'string', default: 'ca' },
+      'no-intercept': { type: 'boolean', default: false },
+      intercept: { type: 'string', multiple: true, default: [] },
+      passthrough: { type: 'string', multiple: true, default: [] },
+      'upstream-ca': { type: 'string', multiple: true, default: [] },
+      'upstream-insecure': { type: 'boolean', default: false },
+      keylog: { type: 'string' },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -66,11 +85,32 @@ async function start(args: string[]): Promise<number> {
     responseTimeoutMs: optionalInt(values['response-timeout'], '--response-timeout'),
     maxHeaderBytes: optionalInt(values['max-header-size'], '--max-header-size'),
     bodyCaptureLimit: optionalInt(values['body-cap'], '--body-cap'),
+    caDir: values['ca-dir'],
+    intercept: !values['no-intercept'],
+    interceptHosts: values.intercept,
+    passthroughHosts: values.passthrough,
+    upstreamCaFiles: values['upstream-ca'],
+    upstreamInsecure: values['upstream-insecure'],
+    ...(values.keylog ? { keylogFile: resolvePath(values.keylog) } : {}),
+    onNotice: (message) => process.stderr.write(`${process.stdout.isTTY ? '\r\x1b[2K' : ''}hopscope: ${message}\n`),
   });
-  process.stdout.write(`proxy: ${hopscope.proxyUrl}\ndb: ${dbPath}\n`);
+  process.stdout.write(`proxy: ${hopscope.proxyUrl}\nca: ${hopscope.caCertPath}\ndb: ${dbPath}\n`);
   const showStatus = !values.quiet && process.stdout.isTTY;
   const stopStatus = showStatus ? startStatusLine(hopscope, process.stdout) : () => {};
   await waitForSignal(hopscope, stopStatus);
+  return 0;
+}
+
+async function caCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { pem: { type: 'boolean', default: false }, 'ca-dir': { type: 'string', default: 'ca' } },
+    strict: true,
+  });
+  const ca = await loadOrCreateCa(resolvePath(values['ca-dir']), {
+    warn: (message) => process.stderr.write(`hopscope: ${message}\n`),
+  });
+  process.stdout.write(values.pem ? ca.certPem : trustInstructions(ca.certPath));
   return 0;
 }
 
