@@ -239,6 +239,108 @@ export interface DecodeFailed extends EventBase {
   message: string;
 }
 
+// ---- WebSocket -------------------------------------------------------------------------------
+// A WebSocket is named by its handshake exchange (the 101, or the 2xx to an RFC 8441 CONNECT).
+// Messages are numbered per WebSocket in the order their first frame went over the wire.
+
+/** permessage-deflate as agreed for the messages one side sends (RFC 7692). */
+export interface WsDeflateParams {
+  noContextTakeover: boolean;
+  maxWindowBits: number;
+}
+
+/** The handshake switched to WebSocket; decoding starts with what it negotiated. */
+export interface WsOpened extends EventBase {
+  kind: 'ws.opened';
+  exchangeId: number;
+  connId: number;
+  /** Sec-WebSocket-Protocol the server chose, if any. */
+  subprotocol: string | null;
+  /** Sec-WebSocket-Extensions of the response as sent, if any. */
+  extensions: string | null;
+  /** permessage-deflate per sender when it was agreed, else null. */
+  deflate: { client: WsDeflateParams; server: WsDeflateParams } | null;
+}
+
+/** One frame as it went over the wire (its payload belongs to the message). */
+export interface WsFrameSeen extends EventBase {
+  kind: 'ws.frame';
+  exchangeId: number;
+  connId: number;
+  side: Side;
+  /** The message this frame belongs to (see WsMessageDecoded.messageIndex). */
+  messageIndex: number;
+  /** Position of the frame in its message, from 0. */
+  frameIndex: number;
+  fin: boolean;
+  rsv1: boolean;
+  rsv2: boolean;
+  rsv3: boolean;
+  opcode: number;
+  masked: boolean;
+  /** The 4-byte masking key as 8 hex digits, null when not masked. */
+  maskKey: string | null;
+  /** Payload length as declared on the wire. */
+  payloadLength: number;
+  /** Header plus payload bytes. */
+  wireSize: number;
+}
+
+/** A whole message (data frames joined, or one control frame), decoded; `time` is its last frame. */
+export interface WsMessageDecoded extends EventBase {
+  kind: 'ws.message';
+  exchangeId: number;
+  connId: number;
+  side: Side;
+  /** Per WebSocket, from 0, in the order the messages' first frames were seen (both sides). */
+  messageIndex: number;
+  opcode: number;
+  /** False only for a message left unfinished when its side ended. */
+  fin: boolean;
+  frames: number;
+  /** Header and payload bytes of all its frames. */
+  wireSize: number;
+  /** Payload bytes on the wire (compressed when `compressed`). */
+  payloadSize: number;
+  /** Payload bytes after inflating (equal to payloadSize when not compressed). */
+  decodedSize: number;
+  /** RSV1 under permessage-deflate: the payload was inflated. */
+  compressed: boolean;
+  /** The decoded payload, at most the body capture limit. */
+  payload: Uint8Array;
+  /** True when `payload` holds less than the decoded message. */
+  truncated: boolean;
+  /** Text messages (and close reasons): whether the bytes are valid UTF-8; null otherwise. */
+  utf8Valid: boolean | null;
+  /** Close messages: the code (null when the frame had no payload) and reason. */
+  closeCode: number | null;
+  closeReason: string | null;
+}
+
+/** The WebSocket ended: how, and what went over it. */
+export interface WsClosed extends EventBase {
+  kind: 'ws.closed';
+  exchangeId: number;
+  connId: number;
+  /** Who sent the first close frame; null when neither did (or decoding had stopped). */
+  closedBy: Side | null;
+  closeCode: number | null;
+  closeReason: string | null;
+  /** Both sides sent a close frame (the closing handshake completed). */
+  clean: boolean;
+  /**
+   * Why it ended without a close frame, or abnormally: `reset`/`tls` from the transport, `closed`
+   * (a side ended the connection without a close frame), `aborted` (mid-frame or mid-message),
+   * `decode` (the tap stopped decoding; see decode.failed). Null when a close frame ended it.
+   */
+  error: Failure | null;
+  messagesFromClient: number;
+  messagesFromServer: number;
+  /** Bytes after the handshake, per sender. */
+  bytesFromClient: number;
+  bytesFromServer: number;
+}
+
 export type CaptureEvent =
   | ConnOpened
   | ConnTunnelRequested
@@ -253,7 +355,11 @@ export type CaptureEvent =
   | HttpTrailers
   | HttpCompleted
   | HttpFailed
-  | DecodeFailed;
+  | DecodeFailed
+  | WsOpened
+  | WsFrameSeen
+  | WsMessageDecoded
+  | WsClosed;
 
 export type CaptureEventKind = CaptureEvent['kind'];
 
