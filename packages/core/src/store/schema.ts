@@ -122,8 +122,81 @@ CREATE INDEX decode_errors_connection ON decode_errors(connection_id);
 CREATE INDEX decode_errors_seq ON decode_errors(seq);
 `;
 
+// WebSockets, keyed by their handshake exchange: one row each, their messages and their frames.
+const V2_WEBSOCKETS = `
+CREATE TABLE websockets (
+  exchange_id INTEGER PRIMARY KEY REFERENCES exchanges(id) ON DELETE CASCADE,
+  connection_id INTEGER NOT NULL,
+  opened_at REAL NOT NULL,
+  closed_at REAL,
+  subprotocol TEXT,
+  extensions TEXT,
+  deflate TEXT,
+  closed_by TEXT CHECK (closed_by IN ('client', 'server')),
+  close_code INTEGER,
+  close_reason TEXT,
+  clean INTEGER,
+  messages_from_client INTEGER,
+  messages_from_server INTEGER,
+  bytes_from_client INTEGER,
+  bytes_from_server INTEGER,
+  error_reason TEXT,
+  error_message TEXT,
+  error_code TEXT,
+  last_seq INTEGER NOT NULL
+);
+CREATE INDEX websockets_last_seq ON websockets(last_seq);
+
+CREATE TABLE ws_messages (
+  id INTEGER PRIMARY KEY,
+  exchange_id INTEGER NOT NULL REFERENCES exchanges(id) ON DELETE CASCADE,
+  message_index INTEGER NOT NULL,
+  side TEXT NOT NULL CHECK (side IN ('client', 'server')),
+  opcode INTEGER NOT NULL,
+  fin INTEGER NOT NULL,
+  frames INTEGER NOT NULL,
+  wire_size INTEGER NOT NULL,
+  payload_size INTEGER NOT NULL,
+  decoded_size INTEGER NOT NULL,
+  compressed INTEGER NOT NULL,
+  truncated INTEGER NOT NULL,
+  utf8_valid INTEGER,
+  close_code INTEGER,
+  close_reason TEXT,
+  sent_at REAL NOT NULL,
+  seq INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  UNIQUE (exchange_id, message_index)
+);
+CREATE INDEX ws_messages_seq ON ws_messages(seq);
+
+CREATE TABLE ws_frames (
+  id INTEGER PRIMARY KEY,
+  exchange_id INTEGER NOT NULL REFERENCES exchanges(id) ON DELETE CASCADE,
+  message_index INTEGER NOT NULL,
+  frame_index INTEGER NOT NULL,
+  side TEXT NOT NULL CHECK (side IN ('client', 'server')),
+  fin INTEGER NOT NULL,
+  rsv1 INTEGER NOT NULL,
+  rsv2 INTEGER NOT NULL,
+  rsv3 INTEGER NOT NULL,
+  opcode INTEGER NOT NULL,
+  masked INTEGER NOT NULL,
+  mask_key TEXT,
+  payload_length INTEGER NOT NULL,
+  wire_size INTEGER NOT NULL,
+  seen_at REAL NOT NULL,
+  seq INTEGER NOT NULL
+);
+CREATE INDEX ws_frames_message ON ws_frames(exchange_id, message_index, frame_index);
+CREATE INDEX ws_frames_seq ON ws_frames(seq);
+`;
+
 /** In order; each one moves the file from `version - 1` to `version`. Never edit a shipped one. */
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, sql: V1 }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, sql: V1 },
+  { version: 2, sql: V2_WEBSOCKETS },
+];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
 
