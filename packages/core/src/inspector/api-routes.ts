@@ -1,0 +1,166 @@
+// The JSON API (docs/api.md). Read-only: every route is a GET over the capture store.
+// The HAR export route (GET /api/har) belongs to the exporter in src/export/ and is added there.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type Database from 'better-sqlite3';
+import { parseFilter } from '../filter/parser.js';
+import { getConnection, getExchange } from '../store/queries.js';
+import { bodyJson, contentCodings, decodeContent, UnsupportedCodingError, type BodyMode } from './bodies.js';
+import { capabilities } from './capabilities.js';
+import { connectionExchangeIds, isWebSocketExchange, listRows } from './exchange-rows.js';
+import {
+  LIVE_PROTOCOL_VERSION,
+  type ApiError,
+  type ConnectionDetailJson,
+  type ExchangeDetailJson,
+  type ExchangeListResponse,
+  type InfoResponse,
+} from './protocol.js';
+
+export interface ApiContext {
+  db: Database.Database;
+  /** Current committed watermark. */
+  seq(): number;
+  proxyUrl: string | null;
+  caPath: string | null;
+}
+
+const MAX_PAGE = 5000;
+const DEFAULT_PAGE = 500;
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+  });
+  res.end(text);
+}
+
+export function sendError(res: ServerResponse, status: number, code: string, message: string, extra: Partial<ApiError['error']> = {}) {
+  sendJson(res, status, { error: { code, message, ...extra } } satisfies ApiError);
+}
+
+/** Answers an /api/ request; returns false when no route matched. */
+export function handleApi(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, url: URL): boolean {
+  const path = url.pathname;
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    sendError(res, 405, 'method-not-allowed', 'The inspector API is read-only: use GET.');
+    return true;
+  }
+  if (path === '/api/info') {
+    sendJson(res, 200, {
+      name: 'hopscope',
+      liveProtocol: LIVE_PROTOCOL_VERSION,
+      proxyUrl: ctx.proxyUrl,
+      caPath: ctx.caPath,
+      seq: ctx.seq(),
+      capabilities: capabilities(ctx.db),
+    } satisfies InfoResponse);
+    return true;
+  }
+  if (path === '/api/exchanges') {
+    listExchanges(ctx, url, res);
+    return true;
+  }
+  let m = /^\/api\/exchanges\/(\d+)$/.exec(path);
+  if (m) {
+    exchangeDetail(ctx, Number(m[1]), url, res);
+    return true;
+  }
+  m = /^\/api\/exchanges\/(\d+)\/body\/(request|response)$/.exec(path);
+  if (m) {
+    rawBody(ctx, Number(m[1]), m[2] as 'request' | 'response', url, res);
+    return true;
+  }
+  m = /^\/api\/connections\/(\d+)$/.exec(path);
+  if (m) {
+    const conn = getConnection(ctx.db, Number(m[1]));
+    if (!conn) sendError(res, 404, 'not-found', `No connection ${m[1]} in this capture.`);
+    else sendJson(res, 200, { ...conn, exchangeIds: connectionExchangeIds(ctx.db, conn.id) } satisfies ConnectionDetailJson);
+    return true;
+  }
+  return false;
+}
+
+function intParam(url: URL, name: string): number | undefined | null {
+  const v = url.searchParams.get(name);
+  if (v === null || v === '') return undefined;
+  return /^\d+$/.test(v) ? Number(v) : null;
+}
+
+function listExchanges(ctx: ApiContext, url: URL, res: ServerResponse): void {
+  const parsed = parseFilter(url.searchParams.get('filter') ?? '');
+  if (!parsed.ok) {
+    sendError(res, 400, 'bad-filter', parsed.error.message, { start: parsed.error.start, end: parsed.error.end });
+    return;
+  }
+  const limit = intParam(url, 'limit');
+  const beforeId = intParam(url, 'beforeId');
+  const afterId = intParam(url, 'afterId');
+  const order = url.searchParams.get('order') ?? 'newest';
+  if (limit === null || beforeId === null || afterId === null || (order !== 'newest' && order !== 'oldest')) {
+    sendError(res, 400, 'bad-parameter', 'limit, beforeId and afterId are whole numbers; order is newest or oldest.');
+    return;
+  }
+  const seq = ctx.seq();
+  const page = listRows(ctx.db, {
+    filter: parsed.expr,
+    limit: Math.min(Math.max(limit ?? DEFAULT_PAGE, 1), MAX_PAGE),
+    order,
+    beforeId,
+    afterId,
+  });
+  sendJson(res, 200, { seq, exchanges: page.rows, hasMore: page.hasMore } satisfies ExchangeListResponse);
+}
+
+function exchangeDetail(ctx: ApiContext, id: number, url: URL, res: ServerResponse): void {
+  const mode = (url.searchParams.get('body') ?? 'auto') as BodyMode;
+  if (mode !== 'auto' && mode !== 'base64' && mode !== 'none') {
+    sendError(res, 400, 'bad-parameter', 'body is auto, base64 or none.');
+    return;
+  }
+  const detail = getExchange(ctx.db, id);
+  if (!detail) {
+    sendError(res, 404, 'not-found', `No exchange ${id} in this capture.`);
+    return;
+  }
+  const json: ExchangeDetailJson = {
+    ...detail,
+    websocket: isWebSocketExchange(ctx.db, id),
+    requestBody: bodyJson(detail.requestBody, mode),
+    responseBody: bodyJson(detail.responseBody, mode),
+  };
+  sendJson(res, 200, json);
+}
+
+/** The stored bytes, or with `?decode=1` the bytes with the content codings undone. */
+function rawBody(ctx: ApiContext, id: number, side: 'request' | 'response', url: URL, res: ServerResponse): void {
+  const detail = getExchange(ctx.db, id);
+  if (!detail) {
+    sendError(res, 404, 'not-found', `No exchange ${id} in this capture.`);
+    return;
+  }
+  const body = side === 'request' ? detail.requestBody : detail.responseBody;
+  let data = body?.data ?? Buffer.alloc(0);
+  if (url.searchParams.get('decode') === '1') {
+    try {
+      data = decodeContent(data, contentCodings(side === 'request' ? detail.requestHeaders : detail.responseHeaders));
+    } catch (err) {
+      const unsupported = err instanceof UnsupportedCodingError;
+      sendError(res, unsupported ? 415 : 422, unsupported ? 'unsupported-coding' : 'corrupt-body', (err as Error).message);
+      return;
+    }
+  }
+  // Captured bytes are never rendered on the inspector's origin: no sniffing, sandboxed, a download.
+  res.writeHead(200, {
+    'Content-Type': 'application/octet-stream',
+    'Content-Length': data.length,
+    'Content-Security-Policy': 'sandbox',
+    'Content-Disposition': `attachment; filename="exchange-${id}-${side}.bin"`,
+    'Cache-Control': 'no-store',
+    'X-Hopscope-Size': String(body?.size ?? 0),
+    'X-Hopscope-Truncated': body?.truncated ? '1' : '0',
+  });
+  res.end(data);
+}
