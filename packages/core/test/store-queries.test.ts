@@ -76,7 +76,7 @@ describe('capture store: opening and migrations', { timeout: 10_000 }, () => {
     assert.equal(db.pragma('synchronous', { simple: true }), 1);
     assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
     const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).pluck().all();
-    assert.deepEqual(tables, ['bodies', 'connections', 'decode_errors', 'exchanges']);
+    assert.deepEqual(tables, ['bodies', 'connections', 'decode_errors', 'exchanges', 'websockets', 'ws_frames', 'ws_messages']);
     db.close();
   });
 
@@ -115,7 +115,7 @@ describe('capture store: opening and migrations', { timeout: 10_000 }, () => {
     const raw = new Database(newer);
     raw.pragma('user_version = 99');
     raw.close();
-    assert.throws(() => openStore(newer), /schema version 99, newer than this hopscope knows \(1\)/);
+    assert.throws(() => openStore(newer), new RegExp(`schema version 99, newer than this hopscope knows \\(${SCHEMA_VERSION}\\)`));
     assert.throws(() => openStore(newer, { readonly: true }), /newer/);
 
     const text = tempFile();

@@ -68,7 +68,10 @@ export function readLastIds(db: Database.Database): LastIds {
            (SELECT coalesce(max(last_seq), 0) FROM connections),
            (SELECT coalesce(max(last_seq), 0) FROM exchanges),
            (SELECT coalesce(max(seq), 0) FROM bodies),
-           (SELECT coalesce(max(seq), 0) FROM decode_errors)
+           (SELECT coalesce(max(seq), 0) FROM decode_errors),
+           (SELECT coalesce(max(last_seq), 0) FROM websockets),
+           (SELECT coalesce(max(seq), 0) FROM ws_messages),
+           (SELECT coalesce(max(seq), 0) FROM ws_frames)
          ) AS seq`,
     )
     .get() as LastIds;

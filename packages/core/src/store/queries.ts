@@ -15,6 +15,8 @@ import type {
   TlsLegDetail,
 } from './row-types.js';
 
+export { countWsMessages, getWebSocket, getWsMessage, listWsFrames, listWsMessages } from './ws-queries.js';
+
 type Row = Record<string, unknown>;
 type Db = Database.Database;
 

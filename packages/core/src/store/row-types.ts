@@ -9,6 +9,7 @@ import type {
   HeaderList,
   HttpProtocol,
   Side,
+  WsDeflateParams,
 } from '../capture/events.js';
 
 export type ExchangeState = 'pending' | 'responded' | 'complete' | 'failed';
@@ -150,4 +151,79 @@ export interface IterateExchangesOptions extends ExchangeFilter {
   /** `oldest` (default) streams in capture order. */
   order?: 'newest' | 'oldest';
   limit?: number;
+}
+
+// ---- WebSockets (keyed by their handshake exchange) -------------------------------------------
+
+export interface WebSocketRow {
+  exchangeId: number;
+  connectionId: number;
+  openedAt: number;
+  closedAt: number | null;
+  subprotocol: string | null;
+  /** Sec-WebSocket-Extensions of the 101 as sent. */
+  extensions: string | null;
+  deflate: { client: WsDeflateParams; server: WsDeflateParams } | null;
+  closedBy: Side | null;
+  closeCode: number | null;
+  closeReason: string | null;
+  /** Null while open. */
+  clean: boolean | null;
+  messagesFromClient: number | null;
+  messagesFromServer: number | null;
+  bytesFromClient: number | null;
+  bytesFromServer: number | null;
+  error: Failure | null;
+  lastSeq: number;
+}
+
+export interface WsMessageRow {
+  id: number;
+  exchangeId: number;
+  /** Wire order of the messages' first frames, per WebSocket, from 0. */
+  messageIndex: number;
+  side: Side;
+  opcode: number;
+  fin: boolean;
+  frames: number;
+  wireSize: number;
+  payloadSize: number;
+  decodedSize: number;
+  compressed: boolean;
+  truncated: boolean;
+  utf8Valid: boolean | null;
+  closeCode: number | null;
+  closeReason: string | null;
+  sentAt: number;
+  seq: number;
+  /** The decoded payload (at most the cap); null when the listing left data out. */
+  data: Buffer | null;
+}
+
+export interface WsFrameRow {
+  id: number;
+  exchangeId: number;
+  messageIndex: number;
+  frameIndex: number;
+  side: Side;
+  fin: boolean;
+  rsv1: boolean;
+  rsv2: boolean;
+  rsv3: boolean;
+  opcode: number;
+  masked: boolean;
+  /** 8 hex digits, null when not masked. */
+  maskKey: string | null;
+  payloadLength: number;
+  wireSize: number;
+  seenAt: number;
+  seq: number;
+}
+
+export interface ListWsMessagesOptions {
+  /** Only messages with a greater id (messages are numbered in the order they were decoded). */
+  afterId?: number;
+  limit: number;
+  /** Include the payloads (default true). */
+  includeData?: boolean;
 }

@@ -6,6 +6,7 @@ import type Database from 'better-sqlite3';
 import type { CaptureBus } from '../capture/bus.js';
 import type { CaptureEvent, Failure, HeaderList, Side } from '../capture/events.js';
 import type { BodySide } from './row-types.js';
+import { WsRowWriter } from './ws-writer.js';
 
 export interface SqliteSinkOptions {
   /** Body bytes stored per exchange and side; the rest is only counted. Default 10 MiB. */
@@ -112,6 +113,9 @@ export class SqliteSink {
     if (this.closed) return;
     this.lastSeenSeq = event.seq;
     switch (event.kind) {
+      case 'ws.message':
+        this.enqueue(this.capWsPayload(event));
+        return;
       case 'http.body':
         this.gatherBody(event.exchangeId, event.side, event.chunk, event.seq);
         return;
@@ -133,6 +137,16 @@ export class SqliteSink {
       default:
         this.enqueue(event);
     }
+  }
+
+  /** WebSocket payloads count with body bytes in memory: past the cap or the memory limit they are cut. */
+  private capWsPayload(event: Extract<CaptureEvent, { kind: 'ws.message' }>): CaptureEvent {
+    const size = event.payload.byteLength;
+    let take = Math.min(size, this.bodyCap);
+    if (this.pendingBodyBytes + take > this.pendingBodyLimit) take = 0;
+    this.pendingBodyBytes += take;
+    this.queuedBodyBytes += take;
+    return take === size ? event : { ...event, payload: event.payload.subarray(0, take), truncated: true };
   }
 
   private byConn(connId: number): Set<number> {
@@ -276,6 +290,7 @@ function isEventError(err: unknown): boolean {
 /** The prepared statements and the per-event SQL. Created on the first flush. */
 class BatchWriter {
   private readonly s;
+  private readonly ws: WsRowWriter;
   private readonly tx: (batch: QueueItem[], onEventError: (err: unknown) => void) => Touched;
 
   constructor(db: Database.Database) {
@@ -317,6 +332,7 @@ class BatchWriter {
       decodeFailed: db.prepare(`INSERT INTO decode_errors (connection_id, decoder, side, code, message, occurred_at, seq)
         VALUES (?, ?, ?, ?, ?, ?, ?)`),
     };
+    this.ws = new WsRowWriter(db);
     this.tx = db.transaction((batch: QueueItem[], onEventError: (err: unknown) => void) => {
       const touched: Touched = { exchangeIds: new Set(), connIds: new Set(), eventErrors: 0 };
       for (const item of batch) {
@@ -400,6 +416,12 @@ class BatchWriter {
         exch(e.exchangeId, s.body.run(e.exchangeId, e.side, e.size, e.truncated ? 1 : 0, e.seq, blob, e.exchangeId).changes);
         break;
       }
+      case 'ws.opened':
+      case 'ws.frame':
+      case 'ws.message':
+      case 'ws.closed':
+        exch(e.exchangeId, this.ws.apply(e));
+        break;
       case 'http.body':
         break; // gathered in memory by the sink, written as body.write
     }
