@@ -58,7 +58,7 @@ describe('hopscope start', { timeout: 60_000 }, () => {
       releaseSlow();
       const slow = await inFlight;
       assert.equal(slow.body.toString(), 'finished after the signal', 'the in-flight exchange completed');
-      assert.equal(await cli.stop(), 0, `exit code; stderr: ${cli.stderr()}`);
+      assert.equal(await cli.exited, 0, `exit code; stderr: ${cli.stderr()}`);
     } finally {
       await cli.stop('SIGKILL');
     }

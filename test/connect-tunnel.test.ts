@@ -45,7 +45,7 @@ describe('CONNECT tunnels', { timeout: 30_000 }, () => {
 
     const detected = await log.waitFor((e) => e.kind === 'conn.detected' && e.protocol === 'tls');
     const closed = await log.waitFor((e) => e.kind === 'conn.closed' && e.connId === (detected as { connId: number }).connId);
-    proxy.flush();
+    await proxy.flush();
     const conn = getConnection(proxy.db, (closed as { connId: number }).connId)!;
     assert.equal(conn.tunnel?.host, 'site.test');
     assert.equal(conn.tunnel?.port, https.port);
@@ -66,7 +66,7 @@ describe('CONNECT tunnels', { timeout: 30_000 }, () => {
     const request = await log.waitFor((e) => e.kind === 'http.request' && e.target === '/inside?q=1');
     const exchangeId = (request as { exchangeId: number }).exchangeId;
     await log.waitFor((e) => e.kind === 'http.completed' && e.exchangeId === exchangeId);
-    proxy.flush();
+    await proxy.flush();
     const exchange = getExchange(proxy.db, exchangeId)!;
     assert.equal(exchange.url, `http://site.test:${plain.port}/inside?q=1`);
     assert.equal(exchange.status, 200);

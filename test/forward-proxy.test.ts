@@ -84,7 +84,7 @@ describe('absolute-form forward proxy', { timeout: 30_000 }, () => {
     ]);
 
     const done = await log.waitFor((e) => e.kind === 'http.completed');
-    proxy.flush();
+    await proxy.flush();
     const captured = getExchange(proxy.db, (done as { exchangeId: number }).exchangeId)!;
     assert.equal(captured.method, 'GET');
     assert.equal(captured.url, `${origin()}/hello?x=1`);
@@ -123,7 +123,7 @@ describe('absolute-form forward proxy', { timeout: 30_000 }, () => {
     assert.deepEqual(seen.trailers, ['X-Sum', '42']);
 
     const done = await log.waitFor((e) => e.kind === 'http.completed' && e.requestBodySize === payload.length);
-    proxy.flush();
+    await proxy.flush();
     const captured = getExchange(proxy.db, (done as { exchangeId: number }).exchangeId)!;
     assert.ok(captured.requestBody?.data.equals(payload));
     assert.equal(captured.responseBody?.size, payload.length);
@@ -190,7 +190,7 @@ describe('absolute-form forward proxy', { timeout: 30_000 }, () => {
     assert.ok(headerPairs(seen.rawHeaders).some(([n, v]) => n === 'X-From' && v === 'curl'));
     const request = await log.waitFor((e) => e.kind === 'http.request' && e.headers.some(([n]) => n === 'X-From'));
     await log.waitFor((e) => e.kind === 'http.completed' && e.exchangeId === (request as { exchangeId: number }).exchangeId);
-    proxy.flush();
+    await proxy.flush();
     const captured = getExchange(proxy.db, (request as { exchangeId: number }).exchangeId)!;
     assert.equal(captured.status, 200);
     assert.match(captured.requestHeaders.find(([n]) => n === 'User-Agent')?.[1] ?? '', /^curl\//);

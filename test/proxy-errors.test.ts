@@ -43,7 +43,7 @@ describe('proxy errors', { timeout: 30_000 }, () => {
 
   const failureOf = async (exchangeId: number) => {
     await log.waitFor((e) => e.kind === 'http.failed' && e.exchangeId === exchangeId);
-    proxy.flush();
+    await proxy.flush();
     return getExchange(proxy.db, exchangeId)!;
   };
 
@@ -67,7 +67,7 @@ describe('proxy errors', { timeout: 30_000 }, () => {
     assert.match(answer, /connection refused/);
     const tunnel = log.of('conn.tunnel').find((e) => e.port === port)!;
     await log.waitFor((e) => e.kind === 'conn.closed' && e.connId === tunnel.connId);
-    proxy.flush();
+    await proxy.flush();
     assert.equal(getConnection(proxy.db, tunnel.connId)!.error?.reason, 'refused');
     await stillServes();
   });

@@ -48,7 +48,7 @@ describe('TLS interception', { timeout: 60_000 }, () => {
     const tunnel = await log.waitFor((e) => e.kind === 'conn.tunnel' && e.host === host && e.port === port);
     const connId = (tunnel as { connId: number }).connId;
     await log.waitFor((e) => e.kind === 'conn.closed' && e.connId === connId);
-    proxy.flush();
+    await proxy.flush();
     return getConnection(proxy.db, connId)!;
   };
 
@@ -76,7 +76,7 @@ describe('TLS interception', { timeout: 60_000 }, () => {
     assert.equal(request.scheme, 'https');
     assert.equal(request.url, `https://site.test:${h1Only.port}/secret?x=1`);
     await log.waitFor((e) => e.kind === 'http.completed' && e.exchangeId === request.exchangeId);
-    proxy.flush();
+    await proxy.flush();
     const exchange = getExchange(proxy.db, request.exchangeId)!;
     assert.equal(exchange.responseBody?.data.toString(), 'decrypted /secret?x=1');
   });

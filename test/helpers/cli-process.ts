@@ -12,8 +12,10 @@ export interface CliProcess {
   /** Resolves with the value of the first `name: value` line. */
   line(name: string): Promise<string>;
   stderr(): string;
-  /** Sends a signal and resolves with the exit code. */
+  /** Sends a signal (unless the process already exited) and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Resolves with the exit code once the process exits by itself. */
+  exited: Promise<number | null>;
 }
 
 export function runCli(args: string[]): CliProcess {
@@ -43,6 +45,7 @@ export function runCli(args: string[]): CliProcess {
         await Promise.race([new Promise<void>((resolve) => waiters.push(resolve)), exited]);
       }
     },
+    exited,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null) child.kill(signal);
       return exited;

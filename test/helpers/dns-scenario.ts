@@ -12,7 +12,7 @@ const failed = await log.waitFor((e) => e.kind === 'http.failed');
 const connectAnswer = await rawExchange(proxy, 'CONNECT no-such-host.invalid:443 HTTP/1.1\r\nHost: no-such-host.invalid:443\r\n\r\n');
 const tunnel = log.of('conn.tunnel')[0];
 await log.waitFor((e) => e.kind === 'conn.closed' && e.connId === tunnel.connId);
-proxy.flush();
+await proxy.flush();
 const exchange = getExchange(proxy.db, (failed as { exchangeId: number }).exchangeId);
 const connection = getConnection(proxy.db, tunnel.connId);
 process.stdout.write(

@@ -55,7 +55,7 @@ export interface Hopscope {
   /** The root certificate clients must trust (PEM). */
   caCertPath: string;
   /** Writes everything captured so far to the file (tests use it before reading). */
-  flush(): void;
+  flush(): Promise<void>;
   /** Graceful stop: in-flight exchanges get the grace period, the store is flushed. */
   close(): Promise<void>;
 }
@@ -79,7 +79,11 @@ export async function startHopscope(options: HopscopeOptions): Promise<Hopscope>
   });
   const { db, lastIds } = openStore(options.dbPath);
   const bus = new CaptureBus(lastIds.seq + 1);
-  const sink = new SqliteSink(db, bus, { bodyCap: config.bodyCaptureLimit });
+  const sink = new SqliteSink(db, bus, {
+    bodyCap: config.bodyCaptureLimit,
+    // A file is written from a worker thread; an in-memory capture only exists on this connection.
+    ...(options.dbPath === ':memory:' ? {} : { workerPath: options.dbPath }),
+  });
   const resolveMap = new ResolveMap(config.resolve);
   const lookup = lookupWithMap(resolveMap);
   const ctx: ProxyContext = {

@@ -7,6 +7,7 @@ import type { CaptureBus } from '../capture/bus.js';
 import type { CaptureEvent, Failure, HeaderList, Side } from '../capture/events.js';
 import type { BodySide } from './row-types.js';
 import { WsRowWriter } from './ws-writer.js';
+import { RemoteWriter } from './remote-writer.js';
 
 export interface SqliteSinkOptions {
   /** Body bytes stored per exchange and side; the rest is only counted. Default 10 MiB. */
@@ -19,6 +20,11 @@ export interface SqliteSinkOptions {
   maxBatch?: number;
   /** Called with the first error of a failing streak; default: a process warning. */
   onError?: (err: Error) => void;
+  /**
+   * Capture file to write from a worker thread instead of the caller's connection, so that
+   * SQLite never runs on the thread that forwards traffic. Omitted: writes go through `db`.
+   */
+  workerPath?: string;
 }
 
 export interface CommittedInfo {
@@ -45,7 +51,7 @@ interface OpenExchange {
   server?: BodyAcc;
 }
 
-interface BodyWrite {
+export interface BodyWrite {
   kind: 'body.write';
   exchangeId: number;
   side: BodySide;
@@ -56,7 +62,7 @@ interface BodyWrite {
   seq: number;
 }
 
-type QueueItem = CaptureEvent | BodyWrite;
+export type QueueItem = CaptureEvent | BodyWrite;
 
 const MiB = 1024 * 1024;
 /** Queued body bytes that trigger an early flush. */
@@ -83,6 +89,7 @@ export class SqliteSink {
   private closed = false;
   private errorReported = false;
   private writer: BatchWriter | null = null;
+  private readonly remote: RemoteWriter | null;
   private readonly unsubscribe: () => void;
 
   constructor(
@@ -96,6 +103,7 @@ export class SqliteSink {
     this.maxBatch = options.maxBatch ?? 2000;
     this.onError =
       options.onError ?? ((err) => process.emitWarning(`hopscope: capture store write failed: ${err.message}`));
+    this.remote = options.workerPath ? new RemoteWriter(options.workerPath) : null;
     this.unsubscribe = bus.subscribe((event) => this.accept(event));
   }
 
@@ -208,16 +216,27 @@ export class SqliteSink {
     }
   }
 
-  /** Writes everything queued in one transaction. Never throws. */
-  flush(): void {
-    if (this.flushing) return;
+  /**
+   * Writes everything queued in one transaction. Never throws; resolves once what was queued
+   * before the call is committed (at once when writing inline).
+   */
+  flush(): Promise<void> {
+    if (this.flushing) return this.remote?.settled() ?? Promise.resolve();
     this.clearTimers();
-    if (this.queue.length === 0) return;
+    if (this.queue.length === 0) return this.remote?.settled() ?? Promise.resolve();
     const batch = this.queue;
     const bodyBytes = this.queuedBodyBytes;
     const lastSeq = this.lastSeenSeq;
     this.queue = [];
     this.queuedBodyBytes = 0;
+    if (this.remote) {
+      return this.remote.write(batch).then((result) => {
+        this.pendingBodyBytes -= bodyBytes;
+        if (result.error) this.report(new Error(result.error));
+        for (const err of result.eventErrors) this.report(new Error(err));
+        if (result.touched) this.committed(result.touched, lastSeq);
+      });
+    }
     this.flushing = true;
     let touched: Touched | null = null;
     try {
@@ -229,7 +248,11 @@ export class SqliteSink {
       this.pendingBodyBytes -= bodyBytes;
       this.flushing = false;
     }
-    if (!touched) return;
+    if (touched) this.committed(touched, lastSeq);
+    return Promise.resolve();
+  }
+
+  private committed(touched: Touched, lastSeq: number): void {
     if (!touched.eventErrors) this.errorReported = false;
     const info: CommittedInfo = { lastSeq, exchangeIds: [...touched.exchangeIds], connIds: [...touched.connIds] };
     for (const listener of this.committedListeners) {
@@ -242,14 +265,15 @@ export class SqliteSink {
   }
 
   /** Stops listening, writes what is pending (bodies of unfinished exchanges as they are) and stops. */
-  close(): void {
+  async close(): Promise<void> {
     if (this.closed) return;
     this.unsubscribe();
     for (const exchangeId of [...this.open.keys()]) this.finishBodies(exchangeId, null);
     this.openByConn.clear();
     this.closed = true;
-    this.flush();
+    await this.flush();
     this.clearTimers();
+    await this.remote?.close();
   }
 
   private clearTimers(): void {
@@ -271,7 +295,7 @@ export class SqliteSink {
   }
 }
 
-interface Touched {
+export interface Touched {
   exchangeIds: Set<number>;
   connIds: Set<number>;
   eventErrors: number;
@@ -288,7 +312,8 @@ function isEventError(err: unknown): boolean {
 }
 
 /** The prepared statements and the per-event SQL. Created on the first flush. */
-class BatchWriter {
+/** Applies batches of queued items to the tables; runs inline or in the writer worker. */
+export class BatchWriter {
   private readonly s;
   private readonly ws: WsRowWriter;
   private readonly tx: (batch: QueueItem[], onEventError: (err: unknown) => void) => Touched;
