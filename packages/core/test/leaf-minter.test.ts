@@ -70,7 +70,8 @@ describe('LeafMinter.mint', { timeout: 30_000 }, () => {
     const text = execFileSync('openssl', ['x509', '-noout', '-text'], { input: leaf.certPem, encoding: 'utf8' });
     assert.match(text, /Signature Algorithm: sha256WithRSAEncryption/);
     assert.match(text, /X509v3 Basic Constraints: \n\s+CA:FALSE\n/);
-    assert.match(text, /X509v3 Key Usage: critical\s+Digital Signature, Key Encipherment\n/);
+    assert.match(text, /X509v3 Key Usage: critical\s+Digital Signature\n/);
+    assert.match(text, /Public Key Algorithm: id-ecPublicKey[\s\S]*NIST CURVE: P-256/, 'the leaf key is ECDSA P-256');
     assert.match(text, /X509v3 Extended Key Usage: \n\s+TLS Web Server Authentication\n/);
     const caText = execFileSync('openssl', ['x509', '-noout', '-text', '-in', testCa.ca.certPath], { encoding: 'utf8' });
     const ski = /Subject Key Identifier:\s+(\S+)/.exec(caText)?.[1];

@@ -2,7 +2,7 @@
 // how to verify upstreams, the key log, and the one-time hint when a client rejects our CA.
 import tls from 'node:tls';
 import { appendFileSync } from 'node:fs';
-import type { LeafMinter } from '../ca/leaf-minter.js';
+import { parseHost, type LeafMinter } from '../ca/leaf-minter.js';
 import { anyHostGlob } from './host-glob.js';
 
 export interface InterceptionOptions {
@@ -43,6 +43,15 @@ export class Interception {
 
   shouldIntercept(host: string): boolean {
     return this.options.enabled && this.intercepts(host) && !this.passes(host);
+  }
+
+  canMintFor(host: string): boolean {
+    try {
+      parseHost(host);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   watchKeylog(socket: tls.TLSSocket): void {

@@ -15,7 +15,8 @@ import type { Interception } from './interception.js';
 export function makeTlsInterceptor(interception: Interception): TlsHandler {
   return (tunnel, hello, firstBytes) => {
     const host = hello.sni ?? tunnel.target.host;
-    if (!interception.shouldIntercept(host)) return false;
+    // A name no certificate can carry (an odd SNI) is relayed blind rather than broken.
+    if (!interception.shouldIntercept(host) || !interception.canMintFor(host)) return false;
     emitDetected(tunnel, 'tls', hello, true);
     intercept(interception, tunnel, hello, firstBytes, host);
     return true;
@@ -35,6 +36,14 @@ function intercept(interception: Interception, tunnel: Tunnel, hello: ClientHell
     rejectUnauthorized: interception.verifyUpstream,
   });
   interception.watchKeylog(upstream);
+  // Mint while the upstream handshake is on the wire, so the client leg finds it cached.
+  setImmediate(() => {
+    try {
+      interception.minter.secureContextFor(host);
+    } catch {
+      // acceptClient meets the same error and reports it on the connection
+    }
+  });
   const connectTimer = setTimeout(
     () => upstream.destroy(Object.assign(new Error(`TLS handshake with ${host} timed out`), { code: 'ETIMEDOUT' })),
     ctx.config.connectTimeoutMs,
@@ -44,11 +53,12 @@ function intercept(interception: Interception, tunnel: Tunnel, hello: ClientHell
     clearTimeout(connectTimer);
     upstream.removeListener('error', onUpstreamFailure);
     const alpn = upstream.alpnProtocol || null;
-    emitTls(tunnel, 'upstream', upstream, hello.sni, hello.alpn, started);
     const client = acceptClient(interception, tunnel, firstBytes, host, alpn ? [alpn] : undefined, hello, () => {
       relayWithTap({ ...tunnel, client, server: upstream }, alpn === 'h2' ? 'opaque' : 'http1', 'https');
     });
     client.once('close', () => upstream.destroy());
+    // Recorded after the client handshake is under way: describing the chain is not urgent.
+    emitTls(tunnel, 'upstream', upstream, hello.sni, hello.alpn, started);
   });
 
   const onUpstreamFailure = (err: Error) => {
