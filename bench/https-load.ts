@@ -1,13 +1,17 @@
 // A keep-alive HTTPS load generator in its own process: direct to the upstream, or through a
 // CONNECT tunnel of the proxy. Fixed concurrency for a fixed time; prints one JSON line.
-//   node --import tsx bench/https-load.ts URL SECONDS CONCURRENCY [PROXY_HOST:PORT] [--new-host-each]
+//   node --import tsx bench/https-load.ts URL SECONDS CONCURRENCY [PROXY_HOST:PORT|-] [--new-host-each] [MAX_REQUESTS]
+// --new-host-each: every request goes to a never-seen host name on a new connection (a full
+// CONNECT + TLS handshake), to measure certificate minting and handshake latency.
 import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
-const [url, seconds = '5', concurrency = '16', proxy, mode] = process.argv.slice(2);
+const [url, seconds = '5', concurrency = '16', proxyArg = '-', mode = '', maxArg = ''] = process.argv.slice(2);
+const proxy = proxyArg === '-' ? '' : proxyArg;
+const maxRequests = maxArg ? Number(maxArg) : Infinity;
 const target = new URL(url);
 const ca = [readFileSync(new URL('../test/fixtures/upstream-ca.pem', import.meta.url)), ...(process.env.BENCH_EXTRA_CA ? [readFileSync(process.env.BENCH_EXTRA_CA)] : [])];
 const [proxyHost, proxyPort] = proxy ? proxy.split(':') : [];
@@ -30,12 +34,13 @@ function tunnel(host: string, port: number): Promise<net.Socket> {
 }
 
 class TunnelAgent extends https.Agent {
-  override createConnection(options: tls.ConnectionOptions & { host: string; port: number }, cb: (err: Error | null, s?: tls.TLSSocket) => void) {
-    tunnel(options.host, options.port).then(
-      (raw) => cb(null, tls.connect({ ...options, socket: raw })),
-      (err) => cb(err),
+  override createConnection(options: https.RequestOptions, cb?: (err: Error | null, s: tls.TLSSocket) => void) {
+    const { host, port } = options as { host: string; port: number };
+    tunnel(host, port).then(
+      (raw) => cb?.(null, tls.connect({ ...(options as tls.ConnectionOptions), socket: raw })),
+      (err) => cb?.(err, undefined as never),
     );
-    return undefined as unknown as net.Socket;
+    return undefined;
   }
 }
 
@@ -72,8 +77,9 @@ function loopbackLookup(_host: string, options: { all?: boolean }, cb: (e: null,
   else cb(null, '127.0.0.1', 4);
 }
 
+let started = 0;
 async function worker() {
-  while (performance.now() < deadline) await one();
+  while (performance.now() < deadline && started++ < maxRequests) await one();
 }
 
 const began = performance.now();

@@ -43,10 +43,11 @@ function startNode(args: string[]): Promise<{ child: ChildProcess; firstLine: st
   });
 }
 
-async function startProxy(name: string): Promise<{ child: ChildProcess; port: number }> {
+async function startProxy(name: string, extra: string[] = []): Promise<{ child: ChildProcess; port: number }> {
   const { child, firstLine } = await startNode([
     'packages/core/src/cli/main.ts', 'start', '--listen', '127.0.0.1:0', '--db', join(work, `${name}.sqlite`),
-    '--resolve', '*.test=127.0.0.1', '--quiet',
+    '--resolve', '*.test=127.0.0.1', '--ca-dir', join(work, 'ca'), '--upstream-ca', join(root, 'test/fixtures/upstream-ca.pem'),
+    '--quiet', ...extra,
   ]);
   const port = Number(/:(\d+)$/.exec(firstLine)?.[1]);
   if (!port) throw new Error(`unexpected first line from hopscope: ${firstLine}`);
@@ -70,8 +71,11 @@ function wrkPercentile(out: string, label: string): number {
   return Number(m[1]) * scale;
 }
 
-async function httpsLoad(url: string, proxyPort?: number, extra: string[] = []): Promise<Load> {
-  const args = ['bench/https-load.ts', url, String(SECONDS), String(CONCURRENCY), ...(proxyPort ? [`127.0.0.1:${proxyPort}`] : []), ...extra];
+async function httpsLoad(url: string, proxyPort?: number, options: { newHostEach?: number; concurrency?: number } = {}): Promise<Load> {
+  const args = [
+    'bench/https-load.ts', url, String(SECONDS), String(options.concurrency ?? CONCURRENCY), proxyPort ? `127.0.0.1:${proxyPort}` : '-',
+    ...(options.newHostEach ? ['--new-host-each', String(options.newHostEach)] : []),
+  ];
   const { firstLine } = await startNode(args);
   return JSON.parse(firstLine) as Load;
 }
@@ -82,7 +86,12 @@ function peakRssMiB(pid: number): number {
 }
 
 const rows: string[][] = [];
-function report(name: string, direct: Load, proxied: Load, unit: 'rps' | 'mbps' = 'rps'): void {
+function report(name: string, direct: Load, proxied: Load, unit: 'rps' | 'mbps' | 'latency' = 'rps'): void {
+  if (unit === 'latency') {
+    rows.push([name, `${direct.p50.toFixed(2)} ms p50`, `${proxied.p50.toFixed(2)} ms p50`, `${((proxied.p50 / direct.p50) * 100).toFixed(0)}% (time)`,
+      `${direct.p50.toFixed(2)} / ${direct.p99.toFixed(2)} ms`, `${proxied.p50.toFixed(2)} / ${proxied.p99.toFixed(2)} ms`, String(proxied.errors)]);
+    return;
+  }
   const d = unit === 'rps' ? direct.rps : direct.mbps ?? NaN;
   const p = unit === 'rps' ? proxied.rps : proxied.mbps ?? NaN;
   rows.push([
@@ -115,6 +124,8 @@ async function main(): Promise<void> {
   progress(`${SECONDS} s per run, ${CONCURRENCY} connections, capture on (SQLite file)`);
   const upstream = JSON.parse((await startNode(['bench/upstream-server.ts'])).firstLine) as { http: number; https: number };
   const proxy = await startProxy('capture');
+  const blind = await startProxy('blind', ['--no-intercept']);
+  process.env.BENCH_EXTRA_CA = join(work, 'ca', 'ca.pem'); // the load generator trusts hopscope's CA
 
   progress('plain HTTP/1.1 keep-alive GET: direct');
   const plainDirect = wrk(`http://127.0.0.1:${upstream.http}/`);
@@ -125,10 +136,24 @@ async function main(): Promise<void> {
   progress('HTTPS keep-alive GET: direct');
   const httpsDirect = await httpsLoad(`https://site.test:${upstream.https}/`);
   progress('HTTPS keep-alive GET: CONNECT passthrough (TLS not intercepted)');
-  const httpsTunnel = await httpsLoad(`https://site.test:${upstream.https}/`, proxy.port);
+  const httpsTunnel = await httpsLoad(`https://site.test:${upstream.https}/`, blind.port);
   report('HTTPS via CONNECT passthrough', httpsDirect, httpsTunnel);
+  progress('HTTPS keep-alive GET: intercepted');
+  const httpsIntercepted = await httpsLoad(`https://site.test:${upstream.https}/`, proxy.port);
+  report('HTTPS intercepted (vs direct)', httpsDirect, httpsIntercepted);
+  report('HTTPS intercepted (vs blind tunnel)', httpsTunnel, httpsIntercepted);
 
-  const rss = peakRssMiB(proxy.child.pid!);
+  progress('1 MiB HTTPS downloads: direct, intercepted');
+  const bigDirect = await httpsLoad(`https://site.test:${upstream.https}/1m`, undefined, { concurrency: 4 });
+  const bigIntercepted = await httpsLoad(`https://site.test:${upstream.https}/1m`, proxy.port, { concurrency: 4 });
+  report('1 MiB HTTPS download, intercepted', bigDirect, bigIntercepted, 'mbps');
+
+  progress('new host each request (200 names): fresh CONNECT + TLS handshake to first response');
+  const freshDirect = await httpsLoad(`https://site.test:${upstream.https}/`, undefined, { newHostEach: 200, concurrency: 1 });
+  const freshIntercepted = await httpsLoad(`https://site.test:${upstream.https}/`, proxy.port, { newHostEach: 200, concurrency: 1 });
+  report('new-host handshake + first response', freshDirect, freshIntercepted, 'latency');
+
+  const rss = Math.max(peakRssMiB(proxy.child.pid!), peakRssMiB(blind.child.pid!));
   printTable();
   console.log(`\nhopscope peak RSS: ${rss.toFixed(0)} MiB`);
 }
