@@ -14,6 +14,10 @@ Usage:
   hopscope start [options]     run the proxy and record everything into a capture file
   hopscope ca [--pem] [--ca-dir DIR]
                                where the CA is and how to trust it (--pem: the certificate alone)
+  hopscope har CAPTURE_FILE [-o OUT.har] [--filter EXPR]
+                               export a capture as HAR 1.2 (hopscope har --help)
+  hopscope run [options] -- COMMAND [ARGS…]
+                               run COMMAND with its traffic recorded (hopscope run --help)
 
 Options for start:
   --listen HOST:PORT           proxy address (default 127.0.0.1:8080; port 0 picks a free one)
@@ -43,6 +47,8 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'start') return start(rest);
   if (command === 'ca') return caCommand(rest);
+  if (command === 'har') return (await import('./har-command.js')).harCommand(rest);
+  if (command === 'run') return (await import('./run-command.js')).runCommand(rest);
   process.stderr.write(`hopscope: unknown command "${command}"\n\n${USAGE}`);
   return 2;
 }

@@ -1,0 +1,155 @@
+// Streams a capture out as HAR 1.2: the JSON is written piece by piece to a Writable, waiting for
+// it to drain, so memory holds one page of exchange summaries and one exchange at a time however
+// large the capture is.
+//
+// Exchanges are read one by one with getExchange between pages of listExchanges rather than with
+// iterateExchanges: an open iterator keeps the database connection busy, and the export waits on
+// the output between rows, which would block the live sink's writes and the connection look-ups
+// on the same connection for as long as the reader of the HAR takes.
+import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import type Database from 'better-sqlite3';
+import { getConnection, getExchange, listExchanges } from '../store/queries.js';
+import type { ConnectionDetail, ExchangeDetail, ExchangeFilter } from '../store/row-types.js';
+import { toHarEntry } from './har-entry.js';
+import type { HarCreator } from './har-types.js';
+import { isWebSocketHandshake, readWebSocketMessages, toHarWebSocketMessage } from './ws-messages.js';
+
+export interface WriteHarOptions {
+  /** Which exchanges, decided by the store (ids, host, method, status, URL substring). */
+  filter?: ExchangeFilter;
+  /** A further test on each full exchange (e.g. a compiled filter expression). */
+  predicate?: (exchange: ExchangeDetail) => boolean;
+  creator?: HarCreator;
+  /** Exchange summaries read per query. Default 500. */
+  pageSize?: number;
+  /** Text gathered before it is written. Default 64 KiB. */
+  chunkSize?: number;
+  signal?: AbortSignal;
+}
+
+export interface WriteHarResult {
+  entries: number;
+}
+
+const CONNECTION_CACHE = 256;
+
+export function hopscopeCreator(): HarCreator {
+  let version = '0.0.0';
+  try {
+    // src/export and dist/export are both two levels below the package root.
+    version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    // A bundled or relocated copy: keep the placeholder.
+  }
+  return { name: 'hopscope', version };
+}
+
+/**
+ * Writes the HAR document of the capture in `db` to `out` and resolves when the last piece was
+ * accepted by `out` (the caller ends or keeps `out`). Exchanges committed after the export began
+ * are left out, so a live capture exports a consistent set.
+ */
+export async function writeHar(db: Database.Database, out: Writable, options: WriteHarOptions = {}): Promise<WriteHarResult> {
+  const pageSize = options.pageSize ?? 500;
+  const chunkSize = options.chunkSize ?? 64 * 1024;
+  const newest = listExchanges(db, { limit: 1, order: 'newest' })[0]?.id ?? 0;
+  const beforeId = Math.min(newest + 1, options.filter?.beforeId ?? Infinity);
+  const connections = new ConnectionCache(db, CONNECTION_CACHE);
+  const creator = options.creator ?? hopscopeCreator();
+  const output = new ChunkedOutput(out, chunkSize);
+
+  await output.add(`{"log":{"version":"1.2","creator":${JSON.stringify(creator)},"pages":[],"entries":[`);
+  let entries = 0;
+  let afterId = options.filter?.afterId ?? 0;
+  for (;;) {
+    options.signal?.throwIfAborted();
+    const page = listExchanges(db, { ...options.filter, afterId, beforeId, limit: pageSize, order: 'oldest' });
+    if (page.length === 0) break;
+    for (const summary of page) {
+      const exchange = getExchange(db, summary.id);
+      if (!exchange || (options.predicate && !options.predicate(exchange))) continue;
+      const ws = isWebSocketHandshake(exchange) ? readWebSocketMessages(db, exchange.id) : null;
+      const entry = toHarEntry(exchange, {
+        connection: connections.get(exchange.connectionId),
+        webSocketMessages: ws?.map(toHarWebSocketMessage) ?? null,
+      });
+      await output.add(`${entries === 0 ? '\n' : ',\n'}${JSON.stringify(entry)}`);
+      entries++;
+    }
+    afterId = page[page.length - 1].id;
+    // Let other work (the proxy, the inspector) run between pages even when `out` never pushes back.
+    await nextTurn();
+  }
+  await output.add(`${entries === 0 ? '' : '\n'}]}}\n`);
+  await output.flush();
+  return { entries };
+}
+
+/** Gathers text into chunks of about `size` and writes them, waiting for `drain` when told to. */
+class ChunkedOutput {
+  private pending: string[] = [];
+  private pendingLength = 0;
+
+  constructor(
+    private readonly out: Writable,
+    private readonly size: number,
+  ) {}
+
+  async add(text: string): Promise<void> {
+    this.pending.push(text);
+    this.pendingLength += text.length;
+    if (this.pendingLength >= this.size) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const chunk = this.pending.join('');
+    this.pending = [];
+    this.pendingLength = 0;
+    if (this.out.errored) throw this.out.errored;
+    if (this.out.destroyed || this.out.writableEnded) throw new Error('the HAR output was closed before the export finished');
+    if (!this.out.write(chunk)) await drained(this.out);
+  }
+}
+
+/** Resolves on `drain`; rejects if the stream errors or closes first. */
+async function drained(out: Writable): Promise<void> {
+  const ac = new AbortController();
+  try {
+    await Promise.race([
+      once(out, 'drain', { signal: ac.signal }),
+      once(out, 'close', { signal: ac.signal }).then(() => {
+        throw new Error('the HAR output was closed before the export finished');
+      }),
+      // `once` rejects with the stream's error when it emits 'error'.
+    ]);
+  } finally {
+    ac.abort();
+  }
+}
+
+/** The last few connections looked up: consecutive exchanges mostly share one. */
+class ConnectionCache {
+  private readonly map = new Map<number, ConnectionDetail | null>();
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly limit: number,
+  ) {}
+
+  get(id: number): ConnectionDetail | null {
+    const cached = this.map.get(id);
+    if (cached !== undefined) {
+      this.map.delete(id);
+      this.map.set(id, cached);
+      return cached;
+    }
+    const conn = getConnection(this.db, id);
+    this.map.set(id, conn);
+    if (this.map.size > this.limit) this.map.delete(this.map.keys().next().value!);
+    return conn;
+  }
+}
