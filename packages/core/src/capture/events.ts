@@ -341,6 +341,107 @@ export interface WsClosed extends EventBase {
   bytesFromServer: number;
 }
 
+// ---- HTTP/2 ----------------------------------------------------------------------------------
+// Each HTTP/2 stream is an exchange (http.* events with streamId and protocol h2/h2c); these events
+// show the framing underneath: every frame per side, as it went over the wire.
+
+export type H2HeaderRepresentation = 'indexed' | 'literal-incremental' | 'literal-without-indexing' | 'literal-never-indexed';
+
+/** One field of a decoded header block, with how the HPACK encoder sent it (RFC 7541 §6). */
+export interface H2HeaderField {
+  name: string;
+  value: string;
+  representation: H2HeaderRepresentation;
+  /** Table index of the field (indexed) or of its name (a literal with an indexed name). */
+  index?: number;
+  /** The literal value was Huffman-coded. */
+  huffman?: boolean;
+  /** The literal name was Huffman-coded (literal names only). */
+  nameHuffman?: boolean;
+}
+
+/** A header block (HEADERS or PUSH_PROMISE plus CONTINUATIONs) after HPACK. */
+export interface H2HeaderBlock {
+  /** In wire order, pseudo-headers included. */
+  fields: H2HeaderField[];
+  /** Dynamic table size updates at the start of the block. */
+  tableSizeUpdates: number[];
+  /** RFC 9113 §6.5.2 size: name + value + 32 per field. */
+  headerListSize: number;
+  /** Octets of the encoded block. */
+  size: number;
+  /** Frames that carried it (1 when no CONTINUATION). */
+  frames: number;
+  /** The decoder's dynamic table size after the block. */
+  dynamicTableSize: number;
+}
+
+export interface H2Priority {
+  exclusive: boolean;
+  streamDependency: number;
+  /** 1..256 */
+  weight: number;
+}
+
+/** The decoded fields of a frame; which ones are present depends on the type. */
+export interface H2FrameDetails {
+  /** HEADERS with the PRIORITY flag, PRIORITY. */
+  priority?: H2Priority;
+  /** HEADERS, PUSH_PROMISE, CONTINUATION: header block bytes in this frame. */
+  fragmentLength?: number;
+  /** On the HEADERS or PUSH_PROMISE frame that started the block, once the block is complete. */
+  headerBlock?: H2HeaderBlock;
+  /** PUSH_PROMISE */
+  promisedStreamId?: number;
+  /** RST_STREAM, GOAWAY */
+  errorCode?: number;
+  errorName?: string;
+  /** GOAWAY */
+  lastStreamId?: number;
+  /** GOAWAY debug data as UTF-8 text (at most 1 KiB of it), and its full length. */
+  debugData?: string;
+  debugDataLength?: number;
+  /** SETTINGS, in wire order, duplicates kept. */
+  settings?: Array<{ id: number; name: string; value: number }>;
+  /** PING opaque data, 16 hex digits. */
+  pingData?: string;
+  /** WINDOW_UPDATE */
+  increment?: number;
+  /** Unknown and extension types: the first 64 payload bytes in hex. */
+  payloadHex?: string;
+}
+
+/** One HTTP/2 frame as it went over the wire. DATA payloads belong to the exchange's body. */
+export interface H2FrameSeen extends EventBase {
+  kind: 'h2.frame';
+  connId: number;
+  side: Side;
+  streamId: number;
+  type: number;
+  /** `DATA`, `HEADERS`, …, a registered extension (`ALTSVC`, `ORIGIN`, …) or `UNKNOWN_0xfa`. */
+  typeName: string;
+  flags: number;
+  flagNames: string[];
+  /** Payload length from the frame header, padding included. */
+  length: number;
+  /** The Pad Length octet when PADDED, else null. */
+  padLength: number | null;
+  /** Null for DATA and SETTINGS ACK, which carry nothing more than the header says. */
+  details: H2FrameDetails | null;
+}
+
+/** A PUSH_PROMISE opened a pushed exchange (its request is the promise) on `promisedStreamId`. */
+export interface H2PushPromised extends EventBase {
+  kind: 'h2.push';
+  connId: number;
+  /** The pushed exchange. */
+  exchangeId: number;
+  promisedStreamId: number;
+  /** The stream the promise was sent on and its exchange (null when that stream was unknown). */
+  streamId: number;
+  parentExchangeId: number | null;
+}
+
 export type CaptureEvent =
   | ConnOpened
   | ConnTunnelRequested
@@ -359,7 +460,9 @@ export type CaptureEvent =
   | WsOpened
   | WsFrameSeen
   | WsMessageDecoded
-  | WsClosed;
+  | WsClosed
+  | H2FrameSeen
+  | H2PushPromised;
 
 export type CaptureEventKind = CaptureEvent['kind'];
 
