@@ -6,6 +6,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { ProxyContext } from './proxy-context.js';
 import { handleForwardRequest } from './forward-handler.js';
 import { handleConnect } from './connect-handler.js';
+import { handleUpgradeRequest } from './ws-upgrade-handler.js';
 import { failureFromError } from './failure.js';
 import { answerAndClose } from './plain-response.js';
 import type { TlsHandler } from './tunnel.js';
@@ -40,6 +41,8 @@ export class ProxyServer {
     this.server.on('connect', (req: http.IncomingMessage, socket: Socket, head: Buffer) =>
       handleConnect(ctx, req, socket, head, this.onTls),
     );
+    // ws:// through the proxy: an absolute-form request with Upgrade (Node routes every one here).
+    this.server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => handleUpgradeRequest(ctx, req, socket, head));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.rejectMalformed(err, socket));
   }
 

@@ -58,7 +58,11 @@ export function relay(options: RelayOptions): void {
     const code = (err as NodeJS.ErrnoException | null)?.code;
     const resettable = sink as Duplex & { resetAndDestroy?: () => void };
     if (code === 'ECONNRESET' && typeof resettable.resetAndDestroy === 'function' && !sink.destroyed) {
-      resettable.resetAndDestroy(); // pass a reset on as a reset
+      try {
+        resettable.resetAndDestroy(); // pass a reset on as a reset
+      } catch {
+        sink.destroy(); // a TLS socket cannot be reset (ERR_INVALID_HANDLE_TYPE): close it instead
+      }
     } else {
       sink.destroy();
     }

@@ -4,7 +4,8 @@ import type { Duplex } from 'node:stream';
 import type { ClientHelloInfo, DetectedProtocol } from '../capture/events.js';
 import { parseClientHello } from '../decode/client-hello.js';
 import { Http1Tap } from '../taps/http1-tap.js';
-import { guardTap, opaqueTap, type Tap } from '../taps/tap.js';
+import { guardTap, opaqueTap, type Tap, type TapContext } from '../taps/tap.js';
+import { tapAfterUpgrade } from '../taps/ws-tap.js';
 import type { ProxyContext } from './proxy-context.js';
 import type { ConnectionRecord } from './connection-registry.js';
 import { detectProtocol } from './detect.js';
@@ -142,7 +143,7 @@ export function relayWithTap(
 
 function makeHttp1Tap(tunnel: Tunnel, scheme: 'http' | 'https'): Tap {
   const { ctx, record, target } = tunnel;
-  return new Http1Tap({
+  const tapCtx: TapContext = {
     connId: record.id,
     bus: ctx.bus,
     ids: ctx.ids,
@@ -150,7 +151,10 @@ function makeHttp1Tap(tunnel: Tunnel, scheme: 'http' | 'https'): Tap {
     host: target.host,
     port: target.port,
     bodyCaptureLimit: ctx.config.bodyCaptureLimit,
-  });
+    // After a 101 to WebSocket (ws:// in a tunnel, wss:// intercepted) the WebSocket tap decodes.
+    onUpgrade: (info) => tapAfterUpgrade(tapCtx, info),
+  };
+  return new Http1Tap(tapCtx);
 }
 
 function reportTapBug(tunnel: Tunnel) {
