@@ -116,15 +116,15 @@ export function toBuffer(data: RawData): Buffer {
 }
 
 /** Sends absolute-form requests to the proxy: what an HTTP proxy client does for ws:// (path 1). */
-class AbsoluteFormAgent extends http.Agent {
-  constructor(private readonly proxy: { host: string; port: number }) {
-    super({ keepAlive: false });
-  }
-
-  override addRequest(req: http.ClientRequest, options: http.RequestOptions): void {
+function absoluteFormAgent(proxy: { host: string; port: number }): http.Agent {
+  type AddRequest = (req: http.ClientRequest, options: http.RequestOptions) => void;
+  const agent = new http.Agent({ keepAlive: false }) as http.Agent & { addRequest: AddRequest };
+  const addRequest = agent.addRequest.bind(agent);
+  agent.addRequest = (req, options) => {
     req.path = `http://${req.getHeader('host')}${req.path}`;
-    (super.addRequest as (r: http.ClientRequest, o: http.RequestOptions) => void)(req, { ...options, host: this.proxy.host, port: this.proxy.port });
-  }
+    addRequest(req, { ...options, host: proxy.host, port: proxy.port });
+  };
+  return agent;
 }
 
 /** The TCP connection to the proxy of each tunnelling agent (beneath TLS for wss://). */
@@ -167,7 +167,7 @@ export function wsUrl(o: Pick<ClientOptions, 'path' | 'host' | 'port' | 'urlPath
 
 /** A `ws` client going through the proxy on the given path; not yet open. */
 export function connectClient(o: ClientOptions): WebSocket {
-  const agent = o.path === 'absolute-form' ? new AbsoluteFormAgent(o.proxy) : tunnelAgent(o.proxy, o.path === 'connect-tls' ? (o.ca ?? null) : null);
+  const agent = o.path === 'absolute-form' ? absoluteFormAgent(o.proxy) : tunnelAgent(o.proxy, o.path === 'connect-tls' ? (o.ca ?? null) : null);
   const socket = new WebSocket(wsUrl(o), { agent, perMessageDeflate: o.perMessageDeflate ? { threshold: 0 } : false });
   socket.on('error', () => {});
   agents.set(socket, agent);
