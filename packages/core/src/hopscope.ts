@@ -81,6 +81,7 @@ export async function startHopscope(options: HopscopeOptions): Promise<Hopscope>
   const bus = new CaptureBus(lastIds.seq + 1);
   const sink = new SqliteSink(db, bus, {
     bodyCap: config.bodyCaptureLimit,
+    h2FrameCap: config.h2FramesPerConnection,
     // A file is written from a worker thread; an in-memory capture only exists on this connection.
     ...(options.dbPath === ':memory:' ? {} : { workerPath: options.dbPath }),
   });

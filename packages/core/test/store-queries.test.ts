@@ -76,7 +76,7 @@ describe('capture store: opening and migrations', { timeout: 10_000 }, () => {
     assert.equal(db.pragma('synchronous', { simple: true }), 1);
     assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
     const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).pluck().all();
-    assert.deepEqual(tables, ['bodies', 'connections', 'decode_errors', 'exchanges', 'websockets', 'ws_frames', 'ws_messages']);
+    assert.deepEqual(tables, ['bodies', 'connections', 'decode_errors', 'exchanges', 'h2_frames', 'websockets', 'ws_frames', 'ws_messages']);
     db.close();
   });
 

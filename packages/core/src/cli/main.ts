@@ -34,6 +34,8 @@ Options for start:
   --passthrough GLOB           never decrypt hosts matching GLOB; repeatable
   --upstream-ca FILE           also trust these PEM roots for upstreams; repeatable
   --upstream-insecure          do not verify upstream certificates
+  --no-h2-tap                  relay HTTP/2 without decoding it (no exchanges or frames captured;
+                               for measuring the decoder's cost)
   --keylog FILE                write TLS secrets of both legs for Wireshark (default $SSLKEYLOGFILE)
   --quiet                      no live status line
   -h, --help                   this text
@@ -70,6 +72,7 @@ async function start(args: string[]): Promise<number> {
       passthrough: { type: 'string', multiple: true, default: [] },
       'upstream-ca': { type: 'string', multiple: true, default: [] },
       'upstream-insecure': { type: 'boolean', default: false },
+      'no-h2-tap': { type: 'boolean', default: false },
       keylog: { type: 'string' },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -97,6 +100,7 @@ async function start(args: string[]): Promise<number> {
     passthroughHosts: values.passthrough,
     upstreamCaFiles: values['upstream-ca'],
     upstreamInsecure: values['upstream-insecure'],
+    h2Tap: !values['no-h2-tap'],
     ...(values.keylog ? { keylogFile: resolvePath(values.keylog) } : {}),
     onNotice: (message) => process.stderr.write(`${process.stdout.isTTY ? '\r\x1b[2K' : ''}hopscope: ${message}\n`),
   });

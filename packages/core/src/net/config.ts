@@ -16,6 +16,10 @@ export interface ProxyConfig {
   bodyCaptureLimit: number;
   /** On shutdown, how long in-flight exchanges may take to finish. */
   shutdownGraceMs: number;
+  /** Decode HTTP/2 (default true). Off: h2 and h2c connections are relayed and only counted. */
+  h2Tap?: boolean;
+  /** HTTP/2 frames stored one by one per connection; later ones are summarised (default 10,000). */
+  h2FramesPerConnection?: number;
 }
 
 export const defaultProxyConfig: ProxyConfig = {

@@ -54,7 +54,7 @@ function intercept(interception: Interception, tunnel: Tunnel, hello: ClientHell
     upstream.removeListener('error', onUpstreamFailure);
     const alpn = upstream.alpnProtocol || null;
     const client = acceptClient(interception, tunnel, firstBytes, host, alpn ? [alpn] : undefined, hello, () => {
-      relayWithTap({ ...tunnel, client, server: upstream }, alpn === 'h2' ? 'opaque' : 'http1', 'https');
+      relayWithTap({ ...tunnel, client, server: upstream }, alpn === 'h2' ? 'h2' : 'http1', 'https');
     });
     client.once('close', () => upstream.destroy());
     // Recorded after the client handshake is under way: describing the chain is not urgent.

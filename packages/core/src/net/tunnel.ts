@@ -4,11 +4,13 @@ import type { Duplex } from 'node:stream';
 import type { ClientHelloInfo, DetectedProtocol } from '../capture/events.js';
 import { parseClientHello } from '../decode/client-hello.js';
 import { Http1Tap } from '../taps/http1-tap.js';
+import { H2Tap } from '../taps/h2-tap.js';
 import { guardTap, opaqueTap, type Tap, type TapContext } from '../taps/tap.js';
 import { tapAfterUpgrade } from '../taps/ws-tap.js';
 import type { ProxyContext } from './proxy-context.js';
 import type { ConnectionRecord } from './connection-registry.js';
 import { detectProtocol } from './detect.js';
+import { mayBeH2cServerStart } from './h2c-server-start.js';
 import { relay } from './relay.js';
 import { failureFromError } from './failure.js';
 
@@ -56,7 +58,7 @@ export function startTunnel(tunnel: Tunnel, head: Buffer, onTls?: TlsHandler): v
     const firstBytes = Buffer.concat(fromClient);
     if (protocol === 'tls' && hello && onTls?.(tunnel, hello, firstBytes)) return;
     emitDetected(tunnel, protocol, hello, false);
-    relayWithTap(tunnel, protocol === 'http1' ? 'http1' : 'opaque', 'http', fromClient, fromServer);
+    relayWithTap(tunnel, protocol === 'http1' || protocol === 'h2c' ? protocol : 'opaque', 'http', fromClient, fromServer);
   };
 
   const examine = () => {
@@ -88,6 +90,7 @@ export function startTunnel(tunnel: Tunnel, head: Buffer, onTls?: TlsHandler): v
   // A server that speaks first (SMTP, SSH, …) makes the tunnel opaque at once.
   function onServerData(chunk: Buffer) {
     fromServer.push(chunk);
+    if (mayBeH2cServerStart(fromServer, fromClient)) return;
     finish('opaque', null);
   }
   function onClientEnd() {
@@ -122,13 +125,18 @@ export function emitDetected(tunnel: Tunnel, protocol: DetectedProtocol, hello: 
 /** Relays both legs, decoding with the tap for `protocol`. */
 export function relayWithTap(
   tunnel: Tunnel,
-  protocol: 'http1' | 'opaque',
+  protocol: 'http1' | 'h2' | 'h2c' | 'opaque',
   scheme: 'http' | 'https',
   pendingFromClient: Buffer[] = [],
   pendingFromServer: Buffer[] = [],
 ): void {
   const { record, client, server } = tunnel;
-  const tap = protocol === 'http1' ? guardTap(makeHttp1Tap(tunnel, scheme), reportTapBug(tunnel)) : opaqueTap;
+  const tap =
+    protocol === 'http1'
+      ? guardTap(makeHttp1Tap(tunnel, scheme), reportTapBug(tunnel))
+      : (protocol === 'h2' || protocol === 'h2c') && tunnel.ctx.config.h2Tap !== false
+        ? guardTap(makeH2Tap(tunnel, protocol, scheme), reportTapBug(tunnel))
+        : opaqueTap;
   relay({
     client,
     server,
@@ -155,6 +163,20 @@ function makeHttp1Tap(tunnel: Tunnel, scheme: 'http' | 'https'): Tap {
     onUpgrade: (info) => tapAfterUpgrade(tapCtx, info),
   };
   return new Http1Tap(tapCtx);
+}
+
+function makeH2Tap(tunnel: Tunnel, protocol: 'h2' | 'h2c', scheme: 'http' | 'https'): Tap {
+  const { ctx, record, target } = tunnel;
+  return new H2Tap({
+    connId: record.id,
+    bus: ctx.bus,
+    ids: ctx.ids,
+    scheme,
+    host: target.host,
+    port: target.port,
+    bodyCaptureLimit: ctx.config.bodyCaptureLimit,
+    protocol,
+  });
 }
 
 function reportTapBug(tunnel: Tunnel) {

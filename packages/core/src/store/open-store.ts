@@ -71,7 +71,8 @@ export function readLastIds(db: Database.Database): LastIds {
            (SELECT coalesce(max(seq), 0) FROM decode_errors),
            (SELECT coalesce(max(last_seq), 0) FROM websockets),
            (SELECT coalesce(max(seq), 0) FROM ws_messages),
-           (SELECT coalesce(max(seq), 0) FROM ws_frames)
+           (SELECT coalesce(max(seq), 0) FROM ws_frames),
+           (SELECT coalesce(max(seq), 0) FROM h2_frames)
          ) AS seq`,
     )
     .get() as LastIds;

@@ -16,6 +16,7 @@ import type {
 } from './row-types.js';
 
 export { countWsMessages, getWebSocket, getWsMessage, listWsFrames, listWsMessages } from './ws-queries.js';
+export { countH2Frames, listH2Frames } from './h2-queries.js';
 
 type Row = Record<string, unknown>;
 type Db = Database.Database;
@@ -230,6 +231,7 @@ function toDetail(r: Row): ExchangeDetail {
     error: failure(r, 'error_'),
     requestBody: body(r, 'rq_'),
     responseBody: body(r, 'rs_'),
+    pushedBy: (r.pushed_by as number | null | undefined) ?? null,
   };
 }
 

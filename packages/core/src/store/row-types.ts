@@ -10,6 +10,7 @@ import type {
   HttpProtocol,
   Side,
   WsDeflateParams,
+  H2FrameDetails,
 } from '../capture/events.js';
 
 export type ExchangeState = 'pending' | 'responded' | 'complete' | 'failed';
@@ -64,6 +65,8 @@ export interface ExchangeDetail extends ExchangeSummary {
   error: Failure | null;
   requestBody: StoredBody | null;
   responseBody: StoredBody | null;
+  /** HTTP/2 server push: the exchange of the stream whose PUSH_PROMISE opened this one. */
+  pushedBy?: number | null;
 }
 
 export interface TlsLegDetail {
@@ -226,4 +229,37 @@ export interface ListWsMessagesOptions {
   limit: number;
   /** Include the payloads (default true). */
   includeData?: boolean;
+}
+
+// ---- HTTP/2 frames (per connection and side) ------------------------------------------------
+
+export interface H2FrameRow {
+  id: number;
+  connectionId: number;
+  side: Side;
+  streamId: number;
+  type: number;
+  typeName: string;
+  flags: number;
+  flagNames: string[];
+  /** Payload length (padding included); for a summary row, the sum over its frames. */
+  length: number;
+  padLength: number | null;
+  details: H2FrameDetails | null;
+  /** A summary row stands for `frameCount` frames of this side, stream and type past the cap. */
+  summary: boolean;
+  frameCount: number;
+  /** When the frame was decoded; for a summary row, its first frame. */
+  seenAt: number;
+  /** Summary rows: the last frame counted. */
+  lastSeenAt: number | null;
+  seq: number;
+}
+
+export interface ListH2FramesOptions {
+  /** Only this stream's frames (0: the connection's own frames). */
+  streamId?: number;
+  /** Only rows with a greater id. */
+  afterId?: number;
+  limit: number;
 }

@@ -192,10 +192,41 @@ CREATE INDEX ws_frames_message ON ws_frames(exchange_id, message_index, frame_in
 CREATE INDEX ws_frames_seq ON ws_frames(seq);
 `;
 
+// HTTP/2: every frame per connection and side, bounded per connection. Past the cap a connection's
+// frames are summarised: one row per (side, stream, type) counting frames and payload bytes.
+// A pushed exchange names the exchange of the stream its PUSH_PROMISE came on.
+const V3_HTTP2 = `
+CREATE TABLE h2_frames (
+  id INTEGER PRIMARY KEY,
+  connection_id INTEGER NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+  side TEXT NOT NULL CHECK (side IN ('client', 'server')),
+  stream_id INTEGER NOT NULL,
+  type INTEGER NOT NULL,
+  type_name TEXT NOT NULL,
+  flags INTEGER NOT NULL,
+  flag_names TEXT NOT NULL,
+  length INTEGER NOT NULL,
+  pad_length INTEGER,
+  details TEXT,
+  summary INTEGER NOT NULL DEFAULT 0,
+  frame_count INTEGER NOT NULL DEFAULT 1,
+  seen_at REAL NOT NULL,
+  last_seen_at REAL,
+  seq INTEGER NOT NULL
+);
+CREATE INDEX h2_frames_connection ON h2_frames(connection_id, id);
+CREATE INDEX h2_frames_stream ON h2_frames(connection_id, stream_id, id);
+CREATE UNIQUE INDEX h2_frames_summary ON h2_frames(connection_id, side, stream_id, type) WHERE summary = 1;
+CREATE INDEX h2_frames_seq ON h2_frames(seq);
+
+ALTER TABLE exchanges ADD COLUMN pushed_by INTEGER;
+`;
+
 /** In order; each one moves the file from `version - 1` to `version`. Never edit a shipped one. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, sql: V1 },
   { version: 2, sql: V2_WEBSOCKETS },
+  { version: 3, sql: V3_HTTP2 },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

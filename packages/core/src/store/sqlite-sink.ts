@@ -8,6 +8,8 @@ import type { CaptureEvent, Failure, HeaderList, Side } from '../capture/events.
 import type { BodySide } from './row-types.js';
 import { WsRowWriter } from './ws-writer.js';
 import { RemoteWriter } from './remote-writer.js';
+import { H2RowWriter, type H2FrameSummary } from './h2-writer.js';
+import { H2FrameBudget } from './h2-frame-budget.js';
 
 export interface SqliteSinkOptions {
   /** Body bytes stored per exchange and side; the rest is only counted. Default 10 MiB. */
@@ -25,6 +27,8 @@ export interface SqliteSinkOptions {
    * SQLite never runs on the thread that forwards traffic. Omitted: writes go through `db`.
    */
   workerPath?: string;
+  /** HTTP/2 frames stored one by one per connection; later ones are summarised. Default 10,000. */
+  h2FrameCap?: number;
 }
 
 export interface CommittedInfo {
@@ -62,7 +66,7 @@ export interface BodyWrite {
   seq: number;
 }
 
-export type QueueItem = CaptureEvent | BodyWrite;
+export type QueueItem = CaptureEvent | BodyWrite | H2FrameSummary;
 
 const MiB = 1024 * 1024;
 /** Queued body bytes that trigger an early flush. */
@@ -90,6 +94,7 @@ export class SqliteSink {
   private errorReported = false;
   private writer: BatchWriter | null = null;
   private readonly remote: RemoteWriter | null;
+  private readonly h2Frames: H2FrameBudget;
   private readonly unsubscribe: () => void;
 
   constructor(
@@ -104,6 +109,7 @@ export class SqliteSink {
     this.onError =
       options.onError ?? ((err) => process.emitWarning(`hopscope: capture store write failed: ${err.message}`));
     this.remote = options.workerPath ? new RemoteWriter(options.workerPath) : null;
+    this.h2Frames = new H2FrameBudget(options.h2FrameCap);
     this.unsubscribe = bus.subscribe((event) => this.accept(event));
   }
 
@@ -127,6 +133,11 @@ export class SqliteSink {
       case 'http.body':
         this.gatherBody(event.exchangeId, event.side, event.chunk, event.seq);
         return;
+      case 'h2.frame': {
+        const item = this.h2Frames.admit(event);
+        if (item) this.enqueue(item);
+        return;
+      }
       case 'http.request':
         this.open.set(event.exchangeId, { connId: event.connId });
         this.byConn(event.connId).add(event.exchangeId);
@@ -141,6 +152,7 @@ export class SqliteSink {
         this.enqueue(event);
         for (const exchangeId of this.openByConn.get(event.connId) ?? []) this.finishBodies(exchangeId, null);
         this.openByConn.delete(event.connId);
+        this.h2Frames.forget(event.connId);
         return;
       default:
         this.enqueue(event);
@@ -224,6 +236,7 @@ export class SqliteSink {
     if (this.flushing) return this.remote?.settled() ?? Promise.resolve();
     this.clearTimers();
     if (this.queue.length === 0) return this.remote?.settled() ?? Promise.resolve();
+    this.h2Frames.sealBatch();
     const batch = this.queue;
     const bodyBytes = this.queuedBodyBytes;
     const lastSeq = this.lastSeenSeq;
@@ -316,6 +329,7 @@ function isEventError(err: unknown): boolean {
 export class BatchWriter {
   private readonly s;
   private readonly ws: WsRowWriter;
+  private readonly h2: H2RowWriter;
   private readonly tx: (batch: QueueItem[], onEventError: (err: unknown) => void) => Touched;
 
   constructor(db: Database.Database) {
@@ -358,6 +372,7 @@ export class BatchWriter {
         VALUES (?, ?, ?, ?, ?, ?, ?)`),
     };
     this.ws = new WsRowWriter(db);
+    this.h2 = new H2RowWriter(db);
     this.tx = db.transaction((batch: QueueItem[], onEventError: (err: unknown) => void) => {
       const touched: Touched = { exchangeIds: new Set(), connIds: new Set(), eventErrors: 0 };
       for (const item of batch) {
@@ -447,6 +462,14 @@ export class BatchWriter {
       case 'ws.closed':
         exch(e.exchangeId, this.ws.apply(e));
         break;
+      case 'h2.frame':
+      case 'h2.push':
+      case 'h2.summary': {
+        const changed = this.h2.apply(e);
+        if (changed.connId !== undefined) t.connIds.add(changed.connId);
+        if (changed.exchangeId !== undefined) t.exchangeIds.add(changed.exchangeId);
+        break;
+      }
       case 'http.body':
         break; // gathered in memory by the sink, written as body.write
     }
