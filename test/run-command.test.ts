@@ -6,6 +6,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import http from 'node:http';
+import https from 'node:https';
 import { createRequire } from 'node:module';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -13,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
-import { startUpstream, upstreamCaFile, type TestUpstream } from './helpers/upstream.js';
+import { startUpstream, upstreamCaFile, upstreamTls, type TestUpstream } from './helpers/upstream.js';
 import type { HarEntry } from '../packages/core/src/export/har-types.js';
 
 const require = createRequire(import.meta.url);
@@ -32,7 +33,9 @@ describe('hopscope run', { timeout: 120_000 }, () => {
   let plain: TestUpstream;
   let secure: TestUpstream;
   let wsServer: http.Server;
+  let wssServer: https.Server;
   let wsPort: number;
+  let wssPort: number;
 
   /** `hopscope run` with the test's CA, name mapping and upstream trust, then the given options. */
   const run = (options: string[], command: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> =>
@@ -62,18 +65,24 @@ describe('hopscope run', { timeout: 120_000 }, () => {
     };
     plain = await startUpstream(handler);
     secure = await startUpstream(handler, { tls: true });
+    const echo = (server: http.Server) => {
+      const wss = new WebSocketServer({ server });
+      wss.on('connection', (socket) => socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary })));
+      return new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+    };
     wsServer = http.createServer();
-    const wss = new WebSocketServer({ server: wsServer });
-    wss.on('connection', (socket) => socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary })));
-    await new Promise<void>((resolve) => wsServer.listen(0, '127.0.0.1', resolve));
-    wsPort = (wsServer.address() as AddressInfo).port;
+    wssServer = https.createServer(upstreamTls);
+    wsPort = await echo(wsServer);
+    wssPort = await echo(wssServer);
   });
 
   after(async () => {
     await plain?.close();
     await secure?.close();
-    wsServer?.closeAllConnections();
-    await new Promise((resolve) => wsServer?.close(resolve));
+    for (const server of [wsServer, wssServer]) {
+      server?.closeAllConnections();
+      await new Promise((resolve) => server?.close(resolve));
+    }
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -92,12 +101,14 @@ out.push(await fetch('http://site.test:${plain.port}/fetch-plain', { headers: { 
 out.push(await fetch('https://site.test:${secure.port}/fetch-https', { headers: { 'User-Agent': 'fetch/1' } }).then((r) => r.text()));
 out.push(await get(http, 'http://site.test:${plain.port}/http-get'));
 out.push(await get(https, 'https://site.test:${secure.port}/https-get'));
-out.push(await new Promise((resolve, reject) => {
-  const ws = new WebSocket('ws://site.test:${wsPort}/socket');
-  ws.on('open', () => ws.send('ping over ws'));
-  ws.on('message', (data) => { resolve('ws echo: ' + data); ws.close(); });
+const echo = (url, text) => new Promise((resolve, reject) => {
+  const ws = new WebSocket(url);
+  ws.on('open', () => ws.send(text));
+  ws.on('message', (data) => { resolve('echo: ' + data); ws.close(); });
   ws.on('error', reject);
-}));
+});
+out.push(await echo('ws://site.test:${wsPort}/socket', 'ping over ws'));
+out.push(await echo('wss://site.test:${wssPort}/secure-socket', 'ping over wss'));
 console.log(out.join('\\n'));
 `,
     );
@@ -126,7 +137,8 @@ for url in ['http://site.test:${plain.port}/py-plain', 'https://site.test:${secu
       'fetch got /fetch-https',
       'node-get got /http-get',
       'node-get got /https-get',
-      'ws echo: ping over ws',
+      'echo: ping over ws',
+      'echo: ping over wss',
       'python got /py-plain',
       'python got /py-https',
     ]);
@@ -148,12 +160,19 @@ for url in ['http://site.test:${plain.port}/py-plain', 'https://site.test:${secu
         assert.ok(e._tls.client?.version && e._tls.upstream?.version, `${path}: both TLS legs recorded`);
       }
     }
-    const ws = byPath.get('/socket');
-    assert.equal(ws?.response.status, 101);
-    assert.equal(ws?._resourceType, 'websocket');
-    assert.match(result.stderr, /hopscope: 9 requests to 1 host/);
-    assert.match(result.stderr, /site\.test +101 ×1, 200 ×8/);
-    assert.match(result.stderr, new RegExp(`HAR: ${harPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(9 entries\\)`));
+    for (const [path, text] of [['/socket', 'ping over ws'], ['/secure-socket', 'ping over wss']]) {
+      const ws = byPath.get(path);
+      assert.equal(ws?.response.status, 101, `${path}: the handshake`);
+      assert.equal(ws?._resourceType, 'websocket');
+      const messages = ws?._webSocketMessages?.filter((m) => m.opcode === 1).map((m) => [m.type, m.data]);
+      assert.deepEqual(messages, [['send', text], ['receive', text]], `${path}: the messages both ways`);
+      const times = ws!._webSocketMessages!.map((m) => m.time);
+      assert.ok(times.every((t, i) => t >= Date.parse(ws!.startedDateTime) / 1000 && (i === 0 || t >= times[i - 1])), 'message times in order');
+    }
+    assert.equal(byPath.get('/secure-socket')?._tunnel?.intercepted, true);
+    assert.match(result.stderr, /hopscope: 10 requests to 1 host/);
+    assert.match(result.stderr, /site\.test +101 ×2, 200 ×8/);
+    assert.match(result.stderr, new RegExp(`HAR: ${harPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(10 entries\\)`));
   });
 
   test('passes the exit status through, 127 for a command that does not exist', async () => {

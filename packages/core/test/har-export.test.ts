@@ -45,6 +45,8 @@ interface ExchangeSpec {
   timings?: Partial<ExchangeTimings>;
   failure?: { reason: 'timeout' | 'refused' | 'dns'; message: string; code?: string };
   remoteAddress?: string;
+  /** Events after the exchange ended (e.g. the WebSocket it opened). */
+  after?: (exchangeId: number, connId: number) => NewCaptureEvent[];
 }
 
 /** A capture with one connection holding the given exchanges, written through bus and sink. */
@@ -73,6 +75,7 @@ function captureOf(specs: ExchangeSpec[], connectionEvents: (connId: number) => 
     }
     if (spec.failure) bus.emit({ kind: 'http.failed', exchangeId, error: spec.failure, ...sizes, timings, time: T0 + at.end });
     else if (spec.status !== null) bus.emit({ kind: 'http.completed', exchangeId, ...sizes, timings, time: T0 + at.end });
+    for (const e of spec.after?.(exchangeId, connId) ?? []) bus.emit(e);
   }
   sink.flush();
   return { db, bus, sink, connId };
@@ -264,24 +267,59 @@ describe('HAR entries', { timeout: 10_000 }, () => {
     ]);
   });
 
-  test('a WebSocket handshake carries _resourceType and _webSocketMessages in Chrome form', async () => {
+  test('a WebSocket carries _resourceType, _webSocket and its messages in Chrome\'s _webSocketMessages form', async () => {
+    const message = (exchangeId: number, connId: number, messageIndex: number, side: 'client' | 'server', opcode: number, payload: Buffer, extra = {}) => ({
+      kind: 'ws.message' as const, exchangeId, connId, side, messageIndex, opcode, fin: true, frames: 1, wireSize: payload.length + 6,
+      payloadSize: payload.length, decodedSize: payload.length, compressed: false, payload, truncated: false,
+      utf8Valid: opcode === 1 ? true : null, closeCode: null, closeReason: null, time: T0 + 100 + messageIndex, ...extra,
+    });
     const { db } = captureOf([
-      { requestHeaders: [['Host', 'site.test'], ['Upgrade', 'websocket'], ['Connection', 'Upgrade']], status: 101, statusText: 'Switching Protocols',
-        responseHeaders: [['Upgrade', 'websocket'], ['Connection', 'Upgrade']] },
+      {
+        requestHeaders: [['Host', 'site.test'], ['Upgrade', 'websocket'], ['Connection', 'Upgrade'], ['Sec-WebSocket-Version', '13']],
+        status: 101,
+        statusText: 'Switching Protocols',
+        responseHeaders: [['Upgrade', 'websocket'], ['Connection', 'Upgrade']],
+        after: (exchangeId, connId) => [
+          { kind: 'ws.opened', exchangeId, connId, subprotocol: 'chat', extensions: null, deflate: null },
+          message(exchangeId, connId, 0, 'client', 1, Buffer.from('héllo')),
+          message(exchangeId, connId, 1, 'server', 2, Buffer.from([0, 1, 255])),
+          message(exchangeId, connId, 2, 'server', 1, Buffer.from('cut sho'), { truncated: true, decodedSize: 100 }),
+          message(exchangeId, connId, 3, 'client', 8, Buffer.from([0x03, 0xe8]), { utf8Valid: null, closeCode: 1000, closeReason: '' }),
+          { kind: 'ws.closed', exchangeId, connId, closedBy: 'client', closeCode: 1000, closeReason: '', clean: false,
+            error: { reason: 'closed', message: 'the server ended the connection without a close frame' },
+            messagesFromClient: 2, messagesFromServer: 2, bytesFromClient: 20, bytesFromServer: 30 },
+        ],
+      },
+      // A 101 whose WebSocket the store did not record (an older capture): still a WebSocket entry.
+      { requestHeaders: [['Host', 'site.test'], ['Upgrade', 'websocket']], status: 101, responseHeaders: [['Upgrade', 'websocket']] },
+      { requestHeaders: [['Host', 'site.test'], ['Upgrade', 'websocket']], status: 400 },
     ]);
-    const [e] = (await exportHar(db)).entries;
-    assert.equal(e._resourceType, 'websocket');
-    assert.deepEqual(e._webSocketMessages, [], 'no messages until the store records them');
-    const exchange = getExchange(db, e._exchangeId)!;
-    const messages = [
-      { fromClient: true, at: T0 + 1.5, opcode: 1, payload: Buffer.from('héllo') },
-      { fromClient: false, at: T0 + 2, opcode: 2, payload: Buffer.from([0, 1, 255]) },
-    ].map(toHarWebSocketMessage);
-    const withMessages = toHarEntry(exchange, { connection: null, webSocketMessages: messages });
-    assert.deepEqual(withMessages._webSocketMessages, [
-      { type: 'send', time: (T0 + 1.5) / 1000, opcode: 1, data: 'héllo' },
-      { type: 'receive', time: (T0 + 2) / 1000, opcode: 2, data: 'AAH/' },
+    const [ws, unrecorded, refused] = (await exportHar(db)).entries;
+    assert.equal(ws._resourceType, 'websocket');
+    assert.deepEqual(ws._webSocketMessages, [
+      { type: 'send', time: (T0 + 100) / 1000, opcode: 1, data: 'héllo' },
+      { type: 'receive', time: (T0 + 101) / 1000, opcode: 2, data: 'AAH/' },
+      { type: 'receive', time: (T0 + 102) / 1000, opcode: 1, data: 'cut sho', _truncated: true },
+      { type: 'send', time: (T0 + 103) / 1000, opcode: 8, data: 'A+g=' },
     ]);
+    assert.deepEqual(ws._webSocket, {
+      subprotocol: 'chat', extensions: null, closedBy: 'client', closeCode: 1000, closeReason: '', clean: false,
+      messagesFromClient: 2, messagesFromServer: 2, error: { reason: 'closed', message: 'the server ended the connection without a close frame' },
+    });
+    assert.deepEqual(ws._errors, [{ source: 'websocket', reason: 'closed', message: 'the server ended the connection without a close frame' }]);
+    assert.equal(unrecorded._resourceType, 'websocket');
+    assert.deepEqual(unrecorded._webSocketMessages, []);
+    assert.equal(unrecorded._webSocket, undefined);
+    assert.equal(refused._resourceType, undefined, 'a refused handshake is no WebSocket');
+    assert.equal(refused._webSocketMessages, undefined);
+  });
+
+  test('toHarEntry alone takes the messages it is given', () => {
+    const { db } = captureOf([{ requestHeaders: [['Host', 'site.test'], ['Upgrade', 'websocket']], status: 101, responseHeaders: [] }]);
+    const messages = [{ side: 'client' as const, sentAt: T0, opcode: 1, data: Buffer.from('hi'), truncated: false, utf8Valid: true }].map(toHarWebSocketMessage);
+    const entry = toHarEntry(getExchange(db, 1)!, { connection: null, webSocket: { row: null }, webSocketMessages: messages });
+    assert.deepEqual(entry._webSocketMessages, [{ type: 'send', time: T0 / 1000, opcode: 1, data: 'hi' }]);
+    assert.equal(Object.keys(entry).at(-1), '_webSocketMessages', 'the last field, where the writer streams');
   });
 });
 

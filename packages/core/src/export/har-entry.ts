@@ -4,22 +4,16 @@ import type { ConnectionDetail, ExchangeDetail, StoredBody, TlsLegDetail } from 
 import { bodyText, headerValue, mediaType, removeContentEncoding } from './har-content.js';
 import { requestCookies, responseCookies } from './har-cookies.js';
 import { harTimings } from './har-timings.js';
-import type {
-  HarContent,
-  HarEntry,
-  HarError,
-  HarNameValue,
-  HarPostData,
-  HarTlsLeg,
-  HarWebSocketMessage,
-} from './har-types.js';
-import { isWebSocketHandshake } from './ws-messages.js';
+import type { HarContent, HarEntry, HarError, HarNameValue, HarPostData, HarTlsLeg, HarWebSocketMessage } from './har-types.js';
+import { harWebSocket, type WebSocketInfo } from './ws-messages.js';
 
 export interface HarEntryContext {
   /** The connection the exchange travelled on (TLS legs, tunnel, errors); null when unknown. */
   connection: ConnectionDetail | null;
-  /** WebSocket messages of a handshake exchange, when the capture has them. */
-  webSocketMessages?: HarWebSocketMessage[] | null;
+  /** The WebSocket the exchange opened, if it did. */
+  webSocket?: WebSocketInfo | null;
+  /** Its messages (the writer streams them instead and leaves this empty). */
+  webSocketMessages?: HarWebSocketMessage[];
 }
 
 export function toHarEntry(ex: ExchangeDetail, ctx: HarEntryContext): HarEntry {
@@ -70,9 +64,11 @@ export function toHarEntry(ex: ExchangeDetail, ctx: HarEntryContext): HarEntry {
   const server = serverAddress(ex, conn);
   if (server) entry.serverIPAddress = server;
   entry.connection = String(ex.connectionId);
-  if (isWebSocketHandshake(ex)) {
+  if (ctx.webSocket) {
     entry._resourceType = 'websocket';
-    entry._webSocketMessages = ctx.webSocketMessages ?? [];
+    if (ctx.webSocket.row) entry._webSocket = harWebSocket(ctx.webSocket.row);
+    if (ctx.webSocket.row?.error) entry._errors.push({ source: 'websocket', ...ctx.webSocket.row.error });
+    entry._webSocketMessages = ctx.webSocketMessages ?? []; // last: the writer streams into it
   }
   return entry;
 }

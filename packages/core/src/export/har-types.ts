@@ -91,6 +91,22 @@ export interface HarWebSocketMessage {
   opcode: number;
   /** Text as is for text messages (opcode 1), base64 otherwise. */
   data: string;
+  /** Only the start of the payload was stored. */
+  _truncated?: true;
+}
+
+/** `_webSocket`: the socket's setup and end, when the store recorded it. */
+export interface HarWebSocket {
+  subprotocol: string | null;
+  extensions: string | null;
+  closedBy: Side | null;
+  closeCode: number | null;
+  closeReason: string | null;
+  /** Null while open. */
+  clean: boolean | null;
+  messagesFromClient: number | null;
+  messagesFromServer: number | null;
+  error: HarFailure | null;
 }
 
 export interface HarTlsLeg {
@@ -110,7 +126,7 @@ export interface HarFailure {
   code?: string;
 }
 
-export type HarErrorSource = 'exchange' | 'connection' | 'tls-client' | 'tls-upstream' | 'decoder';
+export type HarErrorSource = 'exchange' | 'connection' | 'tls-client' | 'tls-upstream' | 'decoder' | 'websocket';
 
 export interface HarError extends HarFailure {
   source: HarErrorSource;
@@ -137,6 +153,8 @@ export interface HarEntry {
   _tls: { client: HarTlsLeg | null; upstream: HarTlsLeg | null };
   _errors: HarError[];
   _resourceType?: 'websocket';
+  _webSocket?: HarWebSocket;
+  /** Always the last field of an entry (the writer streams it). */
   _webSocketMessages?: HarWebSocketMessage[];
 }
 

@@ -7,7 +7,6 @@
 // the output between rows, which would block the live sink's writes and the connection look-ups
 // on the same connection for as long as the reader of the HAR takes.
 import { readFileSync } from 'node:fs';
-import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
@@ -15,7 +14,7 @@ import { getConnection, getExchange, listExchanges } from '../store/queries.js';
 import type { ConnectionDetail, ExchangeDetail, ExchangeFilter } from '../store/row-types.js';
 import { toHarEntry } from './har-entry.js';
 import type { HarCreator } from './har-types.js';
-import { isWebSocketHandshake, readWebSocketMessages, toHarWebSocketMessage } from './ws-messages.js';
+import { webSocketMessagePages, webSocketOf } from './ws-messages.js';
 
 export interface WriteHarOptions {
   /** Which exchanges, decided by the store (ids, host, method, status, URL substring). */
@@ -35,6 +34,7 @@ export interface WriteHarResult {
 }
 
 const CONNECTION_CACHE = 256;
+const WS_TAIL = '"_webSocketMessages":[]}';
 
 export function hopscopeCreator(): HarCreator {
   let version = '0.0.0';
@@ -71,13 +71,26 @@ export async function writeHar(db: Database.Database, out: Writable, options: Wr
     for (const summary of page) {
       const exchange = getExchange(db, summary.id);
       if (!exchange || (options.predicate && !options.predicate(exchange))) continue;
-      const ws = isWebSocketHandshake(exchange) ? readWebSocketMessages(db, exchange.id) : null;
-      const entry = toHarEntry(exchange, {
-        connection: connections.get(exchange.connectionId),
-        webSocketMessages: ws?.map(toHarWebSocketMessage) ?? null,
-      });
-      await output.add(`${entries === 0 ? '\n' : ',\n'}${JSON.stringify(entry)}`);
+      const webSocket = webSocketOf(db, exchange);
+      const entry = toHarEntry(exchange, { connection: connections.get(exchange.connectionId), webSocket });
+      const json = JSON.stringify(entry);
+      const separator = entries === 0 ? '\n' : ',\n';
       entries++;
+      if (!webSocket) {
+        await output.add(`${separator}${json}`);
+        continue;
+      }
+      // `_webSocketMessages` is the entry's last field, written empty: stream the messages into it.
+      if (!json.endsWith(WS_TAIL)) throw new Error('internal: _webSocketMessages is not the last field of the entry');
+      await output.add(`${separator}${json.slice(0, -WS_TAIL.length)}"_webSocketMessages":[`);
+      let first = true;
+      for (const page of webSocketMessagePages(db, exchange.id)) {
+        for (const message of page) {
+          await output.add(`${first ? '' : ','}${JSON.stringify(message)}`);
+          first = false;
+        }
+      }
+      await output.add(']}');
     }
     afterId = page[page.length - 1].id;
     // Let other work (the proxy, the inspector) run between pages even when `out` never pushes back.
@@ -116,19 +129,22 @@ class ChunkedOutput {
 }
 
 /** Resolves on `drain`; rejects if the stream errors or closes first. */
-async function drained(out: Writable): Promise<void> {
-  const ac = new AbortController();
-  try {
-    await Promise.race([
-      once(out, 'drain', { signal: ac.signal }),
-      once(out, 'close', { signal: ac.signal }).then(() => {
-        throw new Error('the HAR output was closed before the export finished');
-      }),
-      // `once` rejects with the stream's error when it emits 'error'.
-    ]);
-  } finally {
-    ac.abort();
-  }
+function drained(out: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const settle = (err?: Error) => {
+      out.off('drain', onDrain);
+      out.off('error', onError);
+      out.off('close', onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = () => settle();
+    const onError = (err: Error) => settle(err);
+    const onClose = () => settle(out.errored ?? new Error('the HAR output was closed before the export finished'));
+    out.on('drain', onDrain);
+    out.on('error', onError);
+    out.on('close', onClose);
+  });
 }
 
 /** The last few connections looked up: consecutive exchanges mostly share one. */
