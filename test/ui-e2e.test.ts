@@ -1,0 +1,209 @@
+// End to end in a real browser: hopscope and the inspector in-process, real HTTP traffic through
+// the proxy from Node clients, and headless Chromium (Debian's, driven by playwright-core) looking
+// at the inspector. Screenshots of the main views go to test-artifacts/ui/.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { startTestProxy, type TestProxy } from './helpers/proxy.js';
+import { startUpstream, type TestUpstream } from './helpers/upstream.js';
+import { proxiedRequest } from './helpers/clients.js';
+import { startInspector, type Inspector } from '../packages/core/src/inspector/index.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const artifacts = `${root}test-artifacts/ui`;
+const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+function chromiumPath(): string {
+  const candidates = [process.env.HOPSCOPE_CHROMIUM, '/usr/bin/chromium-headless-shell', '/usr/bin/chromium'].filter(Boolean) as string[];
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) throw new Error('No Chromium found: apt-get install chromium-headless-shell (or set HOPSCOPE_CHROMIUM)');
+  return found;
+}
+
+describe('inspector in Chromium', { timeout: 90_000 }, () => {
+  let proxy: TestProxy;
+  let upstream: TestUpstream;
+  let inspector: Inspector;
+  let browser: Browser;
+  let page: Page;
+  const origin = () => `http://site.test:${upstream.port}`;
+  const rows = () => page.locator('.exchange-list [role=row][data-id]');
+  /** Waits until the list holds exactly (===) or at least (>=) `n` rows; the page runs without DOM types here. */
+  const waitForRows = (op: '===' | '>=', n: number) =>
+    page.waitForFunction(
+      ([exact, count]) => {
+        const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): { length: number } } }).document;
+        const rowsNow = doc.querySelectorAll('.exchange-list [role=row][data-id]').length;
+        return exact ? rowsNow === count : rowsNow >= count;
+      },
+      [op === '===', n] as const,
+    );
+  const shot = (name: string) => page.screenshot({ path: `${artifacts}/${name}.png` });
+
+  before(async () => {
+    if (!existsSync(`${root}packages/ui/dist/index.html`)) {
+      execFileSync('npm', ['run', 'build', '-w', 'packages/ui', '--silent'], { cwd: root, stdio: 'inherit' });
+    }
+    mkdirSync(artifacts, { recursive: true });
+    upstream = await startUpstream((req, res, body) => {
+      const url = req.url ?? '/';
+      if (url.startsWith('/api/users')) {
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip', 'Cache-Control': 'no-store' });
+        res.end(gzipSync(JSON.stringify({ users: [{ id: 1, name: 'Ada Lovelace', roles: ['admin'] }, { id: 2, name: 'Alan Turing', roles: [] }], total: 2 })));
+      } else if (url === '/api/login') {
+        res.writeHead(201, { 'Content-Type': 'application/json', 'Set-Cookie': 'session=abc; HttpOnly' });
+        res.end(JSON.stringify({ ok: true, echo: JSON.parse(body.toString() || '{}') }));
+      } else if (url.startsWith('/missing')) {
+        res.writeHead(404, { 'Content-Type': 'text/plain' });
+        res.end('not here');
+      } else if (url === '/logo.png') {
+        res.writeHead(200, { 'Content-Type': 'image/png' });
+        res.end(Buffer.from('iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAYAAAAf8/9hAAAAK0lEQVR4nGNgGAWMDAwM/xkYGP4zMDAwMDIyMjAwMDAwMLCwsLCwsDIyAgA5eAP9l2S7JQAAAABJRU5ErkJggg==', 'base64'));
+      } else {
+        res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+        res.end(`<!doctype html><title>page</title><p>Hello from ${url}</p>`);
+      }
+    });
+    proxy = await startTestProxy();
+    inspector = await startInspector({
+      db: proxy.db, sink: proxy.sink, bus: proxy.bus, host: '127.0.0.1', port: 0,
+      proxyUrl: proxy.proxyUrl, caPath: proxy.caCertPath,
+    });
+    browser = await chromium.launch({ executablePath: chromiumPath(), headless: true, args: CHROMIUM_FLAGS });
+    page = await browser.newPage({ viewport: { width: 1440, height: 860 }, colorScheme: 'light' });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await inspector?.close();
+    await proxy?.close();
+    await upstream?.close();
+  });
+
+  test('empty state tells how to set up a client', async () => {
+    await page.goto(inspector.url);
+    assert.ok(!page.url().includes('token='), 'the token leaves the address bar');
+    await page.getByText('Waiting for traffic').waitFor();
+    assert.ok(await page.getByText(proxy.proxyUrl, { exact: true }).isVisible());
+    assert.ok(await page.getByText(proxy.caCertPath).first().isVisible());
+    await page.locator('.live-dot.live').waitFor();
+    await shot('empty-state');
+  });
+
+  test('rows arrive live as traffic passes the proxy', async () => {
+    const started = performance.now();
+    await proxiedRequest(proxy, `${origin()}/index.html`);
+    await rows().first().waitFor();
+    const firstRowMs = performance.now() - started;
+    await proxiedRequest(proxy, `${origin()}/api/users?page=1`, { headers: { Accept: 'application/json', 'Accept-Encoding': 'gzip' } });
+    await proxiedRequest(proxy, `${origin()}/api/login`, {
+      method: 'POST', body: JSON.stringify({ user: 'ada', remember: true }), headers: { 'Content-Type': 'application/json', 'X-Request-Id': 'r-42' },
+    });
+    await proxiedRequest(proxy, `${origin()}/missing`);
+    await proxiedRequest(proxy, `${origin()}/logo.png`);
+    for (let i = 0; i < 20; i++) await proxiedRequest(proxy, `${origin()}/api/users?page=${i + 2}`, { headers: { 'Accept-Encoding': 'gzip' } });
+    await waitForRows('===', 25);
+    assert.match(await page.getByTestId('row-count').innerText(), /25 exchanges/);
+    const login = page.locator('.exchange-list [role=row]', { hasText: '/api/login' });
+    assert.match(await login.innerText(), /POST[\s\S]*201/);
+    assert.match(await page.locator('.exchange-list [role=row]', { hasText: '/missing' }).innerText(), /404/);
+    assert.ok(firstRowMs < 5000, `first live row after ${firstRowMs.toFixed(0)} ms`);
+    await shot('list');
+  });
+
+  test('the filter narrows the rows; a bad filter is explained', async () => {
+    const input = page.getByLabel('Filter exchanges');
+    await input.fill('stauts:404');
+    const alert = page.getByRole('alert');
+    await alert.waitFor();
+    assert.match(await alert.innerText(), /Unknown field "stauts"\. Did you mean "status"\?/);
+    await shot('filter-error');
+    await input.fill('status:4xx or method:POST');
+    await input.press('Enter');
+    await waitForRows('===', 2);
+    const texts = await rows().allInnerTexts();
+    assert.ok(texts.some((t) => t.includes('/missing')) && texts.some((t) => t.includes('/api/login')));
+    // New traffic that matches appears; traffic that does not, does not.
+    await proxiedRequest(proxy, `${origin()}/index.html?after-filter`);
+    await proxiedRequest(proxy, `${origin()}/missing?again`);
+    await waitForRows('===', 3);
+    assert.ok(!(await rows().allInnerTexts()).some((t) => t.includes('after-filter')));
+    await shot('filtered');
+    await input.fill('');
+    await input.press('Enter');
+    await waitForRows('>=', 27);
+  });
+
+  test('the detail pane shows headers in wire order and decoded bodies', async () => {
+    await page.locator('.exchange-list [role=row]', { hasText: '/api/login' }).click();
+    const detail = page.locator('aside.detail');
+    await detail.getByText('201 Created').waitFor();
+    await detail.getByRole('tab', { name: 'Request' }).click();
+    const names = await detail.locator('.headers-table th').allInnerTexts();
+    assert.deepEqual(names.slice(0, 3), ['Host', 'Content-Type', 'X-Request-Id']);
+    await detail.locator('pre.json').waitFor();
+    assert.match(await detail.locator('pre.json').innerText(), /"user": "ada",\n\s+"remember": true/);
+    await detail.getByRole('tab', { name: 'Raw' }).first().click();
+    assert.match(await detail.locator('.raw-headers').innerText(), /^POST http:\/\/site\.test:\d+\/api\/login HTTP\/1\.1\nHost: /);
+    await detail.getByRole('tab', { name: 'Parsed' }).click();
+
+    // A gzip JSON response, decoded in the browser and pretty-printed.
+    await page.locator('.exchange-list').getByText('/api/users?page=1', { exact: true }).click();
+    await detail.getByRole('tab', { name: 'Response' }).click();
+    await detail.locator('pre.json').waitFor();
+    assert.match(await detail.locator('pre.json').innerText(), /"name": "Ada Lovelace"/);
+    assert.match(await detail.locator('.body-bar').innerText(), /gzip → .*decoded gzip/);
+    await shot('detail-response');
+
+    await detail.getByRole('tab', { name: 'Timing' }).click();
+    await detail.locator('.waterfall').waitFor();
+    await detail.getByRole('tab', { name: 'Connection' }).click();
+    await detail.getByText('No TLS on this connection').waitFor();
+
+    // Keyboard: arrows move the selection through the grid.
+    await page.locator('.exchange-list').focus();
+    const before = await page.locator('.row.selected').getAttribute('data-id');
+    await page.keyboard.press('ArrowDown');
+    const afterDown = await page.locator('.row.selected').getAttribute('data-id');
+    assert.notEqual(afterDown, before);
+  });
+
+  test('pause holds the view; resume catches up; clear empties it', async () => {
+    await page.getByRole('button', { name: /Pause/ }).click();
+    await page.locator('.live-dot.paused').waitFor();
+    const count = await rows().count();
+    await proxiedRequest(proxy, `${origin()}/while-paused`);
+    proxy.flush();
+    // Give a live update the chance to (wrongly) arrive: the next one that does must be after resume.
+    await page.waitForTimeout(300);
+    assert.equal(await page.locator('.exchange-list [role=row]', { hasText: '/while-paused' }).count(), 0);
+    await page.getByRole('button', { name: /Resume/ }).click();
+    await page.locator('.exchange-list [role=row]', { hasText: '/while-paused' }).waitFor();
+    assert.ok((await rows().count()) >= Math.min(count + 1, 40));
+    await page.getByRole('button', { name: 'Clear' }).click();
+    await page.getByText('Waiting for traffic').waitFor();
+    await proxiedRequest(proxy, `${origin()}/after-clear`);
+    await page.locator('.exchange-list [role=row]', { hasText: '/after-clear' }).waitFor();
+    assert.equal(await rows().count(), 1);
+  });
+
+  test('dark mode follows the system', async () => {
+    const dark = await browser.newPage({ viewport: { width: 1440, height: 860 }, colorScheme: 'dark' });
+    try {
+      await dark.goto(inspector.url);
+      await dark.locator('.exchange-list [role=row][data-id]').first().waitFor();
+      const bg = await dark.locator('html').evaluate((el) =>
+        (globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(el).backgroundColor);
+      assert.equal(bg, 'rgb(22, 24, 29)');
+      await dark.locator('.exchange-list [role=row][data-id]').first().click();
+      await dark.locator('aside.detail').getByRole('tab', { name: 'Response' }).click();
+      await dark.screenshot({ path: `${artifacts}/dark.png` });
+    } finally {
+      await dark.close();
+    }
+  });
+});
