@@ -176,6 +176,8 @@ function makeH2Tap(tunnel: Tunnel, protocol: 'h2' | 'h2c', scheme: 'http' | 'htt
     port: target.port,
     bodyCaptureLimit: ctx.config.bodyCaptureLimit,
     protocol,
+    // RFC 8441: an extended CONNECT stream (`:protocol websocket`) that got its 2xx carries a WebSocket.
+    onStreamUpgrade: (info) => tapAfterUpgrade({ connId: record.id, bus: ctx.bus, bodyCaptureLimit: ctx.config.bodyCaptureLimit }, info),
   });
 }
 
