@@ -10,8 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { startTestProxy, type TestProxy } from './helpers/proxy.js';
-import { startUpstream, closedPort, upstreamCaFile, headerPairs, type TestUpstream } from './helpers/upstream.js';
+import { startUpstream, closedPort, upstreamCaFile, upstreamTls, headerPairs, type TestUpstream } from './helpers/upstream.js';
 import { proxiedRequest, curl } from './helpers/clients.js';
 import type { HarEntry } from '../packages/core/src/export/har-types.js';
 
@@ -52,6 +54,7 @@ describe('hopscope har', { timeout: 60_000 }, () => {
   let secure: TestUpstream;
   let proxy: TestProxy;
   let deadPort: number;
+  let h2Server: http2.Http2SecureServer;
   const form = 'name=J%C3%BCrgen&tags=a+b';
 
   before(async () => {
@@ -79,6 +82,12 @@ describe('hopscope har', { timeout: 60_000 }, () => {
     plain = await startUpstream(handler);
     secure = await startUpstream(handler, { tls: true });
     deadPort = await closedPort();
+    h2Server = http2.createSecureServer({ ...upstreamTls, ALPNProtocols: ['h2'] }, (req, res) => {
+      res.setHeader('content-type', 'text/plain');
+      res.end(`h2 answered ${req.url}`);
+    });
+    await new Promise<void>((resolve) => h2Server.listen(0, '127.0.0.1', resolve));
+    const h2Port = (h2Server.address() as AddressInfo).port;
     proxy = await startTestProxy({ dbPath, upstreamCaFiles: [upstreamCaFile] });
     const p = { host: proxy.host, port: proxy.port };
     await proxiedRequest(p, `http://site.test:${plain.port}/json?q=1&q=2`, { headers: { Cookie: 'a=1; b=2' } });
@@ -93,12 +102,16 @@ describe('hopscope har', { timeout: 60_000 }, () => {
     const https = await curl(['-x', proxy.proxyUrl, '--cacert', proxy.caCertPath, `https://api.site.test:${secure.port}/secret?x=1`]);
     assert.equal(https.code, 0, https.stderr);
     assert.equal(https.stdout, 'decrypted /secret?x=1');
+    const h2 = await curl(['--http2', '-x', proxy.proxyUrl, '--cacert', proxy.caCertPath, `https://site.test:${h2Port}/over-h2`]);
+    assert.equal(h2.code, 0, h2.stderr);
+    assert.equal(h2.stdout, 'h2 answered /over-h2');
     await proxy.close();
   });
 
   after(async () => {
     await plain?.close();
     await secure?.close();
+    h2Server?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -106,7 +119,7 @@ describe('hopscope har', { timeout: 60_000 }, () => {
     const out = join(dir, 'all.har');
     const run = await hopscope(['har', dbPath, '-o', out]);
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stderr, /wrote 6 entries/);
+    assert.match(run.stderr, /wrote 7 entries/);
     const { log } = await validHar(readFileSync(out, 'utf8'));
     const byPath = (path: string) => log.entries.find((e) => new URL(e.request.url).pathname === path)!;
 
@@ -156,6 +169,20 @@ describe('hopscope har', { timeout: 60_000 }, () => {
     assert.ok(secret._tls.upstream?.cipher, 'upstream leg cipher');
     assert.equal(secret._tls.upstream?.certificates[0]?.subject.includes('site.test'), true, 'the upstream certificate');
 
+    const h2 = byPath('/over-h2');
+    assert.equal(h2.request.httpVersion, 'http/2.0');
+    assert.equal(h2.response.httpVersion, 'http/2.0');
+    assert.deepEqual(h2._protocols, { client: 'h2', upstream: 'h2' });
+    assert.equal(typeof h2._streamId, 'number');
+    assert.equal(h2.request.headersSize, -1, 'HPACK-coded size not recorded');
+    assert.equal(h2._tls.client?.alpn, 'h2');
+    assert.equal(h2._tls.upstream?.alpn, 'h2');
+    assert.equal(h2.response.content.text, 'h2 answered /over-h2');
+    assert.deepEqual(h2.request.headers.filter((h) => h.name.startsWith(':')).map((h) => [h.name, h.value]), [
+      [':method', 'GET'], [':path', '/over-h2'], [':scheme', 'https'], [':authority', `site.test:${new URL(h2.request.url).port}`],
+    ], 'pseudo-headers in curl\'s wire order (Chrome writes them for HTTP/2 too)');
+    assert.deepEqual(h2.response.headers[0], { name: ':status', value: '200' });
+
     // Timings: phases laid end to end and ordered in time like the requests were sent.
     const starts = log.entries.map((e) => Date.parse(e.startedDateTime));
     assert.deepEqual(starts, [...starts].sort((a, b) => a - b));
@@ -171,7 +198,7 @@ describe('hopscope har', { timeout: 60_000 }, () => {
     const run = await hopscope(['har', dbPath, '--filter', 'status:2xx and not host:api.site.test']);
     assert.equal(run.code, 0, run.stderr);
     const { log } = await validHar(run.stdout);
-    assert.deepEqual(log.entries.map((e) => new URL(e.request.url).pathname).sort(), ['/bin', '/form', '/json']);
+    assert.deepEqual(log.entries.map((e) => new URL(e.request.url).pathname).sort(), ['/bin', '/form', '/json', '/over-h2']);
   });
 
   test('a bad filter or a missing file fails with a message and writes nothing', async () => {
