@@ -108,11 +108,23 @@ export function bodyText(data: Buffer, contentType: string | null): HarBodyText 
   return { text: data.toString('base64'), base64: true };
 }
 
+/** Fatal decoders by charset label (null: a label TextDecoder does not know). */
+const decoders = new Map<string, TextDecoder | null>();
+
 function decodeStrict(data: Buffer, charset: string): string | null {
+  let decoder = decoders.get(charset);
+  if (decoder === undefined) {
+    try {
+      decoder = new TextDecoder(charset, { fatal: true, ignoreBOM: true });
+    } catch {
+      decoder = null;
+    }
+    if (decoders.size < 64) decoders.set(charset, decoder);
+  }
   try {
-    return new TextDecoder(charset, { fatal: true, ignoreBOM: true }).decode(data);
+    return decoder ? decoder.decode(data) : null;
   } catch {
-    return null; // unknown charset, or bytes that are not valid in it
+    return null; // bytes that are not valid in the charset
   }
 }
 
