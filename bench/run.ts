@@ -10,6 +10,8 @@ import { createInterface } from 'node:readline';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = 16;
+const H2_CONNECTIONS = 4;
+const H2_STREAMS = 32;
 const work = mkdtempSync(join(tmpdir(), 'hopscope-bench-'));
 const children: ChildProcess[] = [];
 
@@ -76,6 +78,13 @@ async function httpsLoad(url: string, proxyPort?: number, options: { newHostEach
     'bench/https-load.ts', url, String(SECONDS), String(options.concurrency ?? CONCURRENCY), proxyPort ? `127.0.0.1:${proxyPort}` : '-',
     ...(options.newHostEach ? ['--new-host-each', String(options.newHostEach)] : []),
   ];
+  const { firstLine } = await startNode(args);
+  return JSON.parse(firstLine) as Load;
+}
+
+/** HTTP/2 over TLS: a few connections with many concurrent streams each (bench/h2-load.ts). */
+async function h2Load(url: string, proxyPort?: number): Promise<Load> {
+  const args = ['bench/h2-load.ts', url, String(SECONDS), String(H2_CONNECTIONS), String(H2_STREAMS), proxyPort ? `127.0.0.1:${proxyPort}` : '-'];
   const { firstLine } = await startNode(args);
   return JSON.parse(firstLine) as Load;
 }
@@ -155,11 +164,23 @@ async function main(): Promise<void> {
   const freshIntercepted = await httpsLoad(`https://site.test:${upstream.https}/`, proxy.port, { newHostEach: 200, concurrency: 1 });
   report('new-host handshake + first response', freshDirect, freshIntercepted, 'latency');
 
+  progress(`HTTP/2 over TLS, ${H2_CONNECTIONS} connections × ${H2_STREAMS} concurrent streams: direct, intercepted with the h2 tap, with --no-h2-tap`);
+  const h2Upstream = JSON.parse((await startNode(['bench/h2-upstream.ts'])).firstLine) as { port: number };
+  const h2Proxy = await startProxy('h2');
+  const h2Blind = await startProxy('h2-tap-off', ['--no-h2-tap']);
+  const h2Url = `https://site.test:${h2Upstream.port}/`;
+  const h2Direct = await h2Load(h2Url);
+  const h2Tapped = await h2Load(h2Url, h2Proxy.port);
+  const h2Untapped = await h2Load(h2Url, h2Blind.port);
+  report('HTTP/2 intercepted, h2 tap on (vs direct)', h2Direct, h2Tapped);
+  report('HTTP/2 intercepted, h2 tap on (vs tap off)', h2Untapped, h2Tapped);
+
   printTable();
   console.log('\nhopscope peak RSS (each proxy process, capture on):');
   console.log(`  plain HTTP/1.1 proxy:        ${peakRssMiB(plain.child.pid!).toFixed(0)} MiB`);
   console.log(`  CONNECT passthrough proxy:   ${peakRssMiB(blind.child.pid!).toFixed(0)} MiB`);
   console.log(`  intercepting proxy:          ${peakRssMiB(proxy.child.pid!).toFixed(0)} MiB (HTTPS, 1 MiB bodies stored, new hosts)`);
+  console.log(`  HTTP/2 proxy, h2 tap on:     ${peakRssMiB(h2Proxy.child.pid!).toFixed(0)} MiB`);
 }
 
 main()

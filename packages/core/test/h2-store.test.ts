@@ -93,15 +93,15 @@ describe('HTTP/2 rows in the capture store', opts, () => {
     await sink.close();
   });
 
-  test('past the cap, frames are summarised per side, stream and type with count and bytes', opts, async () => {
+  test('past the cap, frames are summarised per side and type with count and bytes', opts, async () => {
     const { db, sink, errors, send } = setup(':memory:', { h2FrameCap: 4 });
     send('client', PREFACE, settingsFrame([]), headersFrame(1, Buffer.concat([hpackIndexed(3), hpackIndexed(7), hpackIndexed(4), hpackLiteral('without', 1, 'site.test')])));
     send('server', settingsFrame([]), headersFrame(1, ok));
     for (let i = 0; i < 10; i++) send('client', dataFrame(1, Buffer.alloc(100)));
     await sink.flush(); // the summary rows keep counting across batches
     for (let i = 0; i < 5; i++) send('client', dataFrame(1, Buffer.alloc(10)), windowUpdateFrame(0, 10));
-    send('client', dataFrame(1, '', { endStream: true }));
-    send('server', dataFrame(1, 'done', { endStream: true }));
+    send('client', dataFrame(1, '', { endStream: true }), headersFrame(3, Buffer.concat([hpackIndexed(2), hpackIndexed(7), hpackIndexed(4), hpackLiteral('without', 1, 'site.test')]), { endStream: true }));
+    send('server', dataFrame(1, 'done', { endStream: true }), headersFrame(3, ok), dataFrame(3, 'three', { endStream: true }));
     await sink.flush();
     assert.deepEqual(errors, []);
 
@@ -113,17 +113,21 @@ describe('HTTP/2 rows in the capture store', opts, () => {
         'client HEADERS 1 14',
         'server SETTINGS 0 0',
         'server HEADERS 1 1',
-        'client DATA 1 summary 16×, 1050 bytes',
-        'client WINDOW_UPDATE 0 summary 5×, 20 bytes',
-        'server DATA 1 summary 1×, 4 bytes',
+        'client DATA null summary 16×, 1050 bytes',
+        'client WINDOW_UPDATE null summary 5×, 20 bytes',
+        'client HEADERS null summary 1×, 14 bytes',
+        'server DATA null summary 2×, 9 bytes',
+        'server HEADERS null summary 1×, 1 bytes',
       ],
     );
     const summary = rows[4];
     assert.ok(summary.lastSeenAt !== null && summary.lastSeenAt >= summary.seenAt);
-    assert.equal(countH2Frames(db, 4), 4 + 16 + 5 + 1);
-    assert.equal(countH2Frames(db, 4, 1), 1 + 1 + 16 + 1);
-    const exchange = listExchanges(db, { limit: 1 })[0];
-    assert.deepEqual([exchange.state, exchange.requestBodySize, exchange.responseBodySize], ['complete', 1050, 4]);
+    assert.equal(countH2Frames(db, 4), 4 + 16 + 5 + 1 + 2 + 1);
+    assert.equal(countH2Frames(db, 4, 1), 2, 'a stream filter counts the stored frames only');
+    assert.deepEqual(listH2Frames(db, 4, { streamId: 3, limit: 10 }), [], 'summary rows belong to no stream');
+    const [third, first] = listExchanges(db, { limit: 2 });
+    assert.deepEqual([first.state, first.requestBodySize, first.responseBodySize], ['complete', 1050, 4]);
+    assert.deepEqual([third.state, third.streamId, third.responseBodySize], ['complete', 3, 5], 'exchanges do not depend on the cap');
     await sink.close();
   });
 

@@ -1,6 +1,7 @@
 // Keeps a long HTTP/2 connection from growing the capture without limit: the first `cap` frames of
 // a connection are stored one by one; after that its frames are counted into summary items, one
-// per (side, stream, type) and batch, that the writer adds to the connection's summary rows.
+// per (side, type) and batch, that the writer adds to the connection's summary rows. So a
+// connection holds at most `cap` frame rows plus a summary row per side and frame type.
 import type { H2FrameSeen } from '../capture/events.js';
 import type { H2FrameSummary } from './h2-writer.js';
 
@@ -23,7 +24,7 @@ export class H2FrameBudget {
       this.stored.set(e.connId, count + 1);
       return e;
     }
-    const key = `${e.connId} ${e.side} ${e.streamId} ${e.type}`;
+    const key = `${e.connId} ${e.side} ${e.type}`;
     const item = this.open.get(key);
     if (item) {
       item.frames++;
@@ -36,7 +37,6 @@ export class H2FrameBudget {
       kind: 'h2.summary',
       connId: e.connId,
       side: e.side,
-      streamId: e.streamId,
       type: e.type,
       typeName: e.typeName,
       frames: 1,

@@ -1,5 +1,6 @@
 // Reading HTTP/2 frames from a capture file: a connection's frames in wire order (per side), with
-// the summary rows that stand for the frames past the per-connection cap. Re-exported by queries.ts.
+// the summary rows that stand for the frames past the per-connection cap (those have no stream, so
+// a stream filter leaves them out). Re-exported by queries.ts.
 import type Database from 'better-sqlite3';
 import type { H2FrameDetails, Side } from '../capture/events.js';
 import type { H2FrameRow, ListH2FramesOptions } from './row-types.js';
@@ -29,7 +30,7 @@ export function listH2Frames(db: Db, connectionId: number, options: ListH2Frames
   return rows.map(toFrame);
 }
 
-/** Frames a connection carried, stored or summarised (summary rows count all they stand for). */
+/** Frames a connection carried (summary rows count all they stand for); with `streamId`, its stored frames. */
 export function countH2Frames(db: Db, connectionId: number, streamId?: number): number {
   const byStream = streamId !== undefined;
   const row = prepared(
@@ -44,7 +45,7 @@ function toFrame(r: Row): H2FrameRow {
     id: r.id as number,
     connectionId: r.connection_id as number,
     side: r.side as Side,
-    streamId: r.stream_id as number,
+    streamId: r.stream_id as number | null,
     type: r.type as number,
     typeName: r.type_name as string,
     flags: r.flags as number,

@@ -4,14 +4,13 @@ import type Database from 'better-sqlite3';
 import type { H2FrameSeen, H2PushPromised, Side } from '../capture/events.js';
 
 /**
- * Frames of one connection past its cap, counted per (side, stream, type) since the last flush.
- * Written as an upsert that adds to the connection's summary row.
+ * Frames of one connection past its cap, counted per (side, type) since the last flush. Written as
+ * an upsert that adds to the connection's summary row for that side and type.
  */
 export interface H2FrameSummary {
   kind: 'h2.summary';
   connId: number;
   side: Side;
-  streamId: number;
   type: number;
   typeName: string;
   frames: number;
@@ -38,8 +37,8 @@ export class H2RowWriter {
     this.frame = db.prepare(`INSERT INTO h2_frames (connection_id, side, stream_id, type, type_name, flags, flag_names, length,
       pad_length, details, seen_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     this.summary = db.prepare(`INSERT INTO h2_frames (connection_id, side, stream_id, type, type_name, flags, flag_names, length,
-      summary, frame_count, seen_at, last_seen_at, seq) VALUES (?, ?, ?, ?, ?, 0, '[]', ?, 1, ?, ?, ?, ?)
-      ON CONFLICT (connection_id, side, stream_id, type) WHERE summary = 1 DO UPDATE SET
+      summary, frame_count, seen_at, last_seen_at, seq) VALUES (?, ?, NULL, ?, ?, 0, '[]', ?, 1, ?, ?, ?, ?)
+      ON CONFLICT (connection_id, side, type) WHERE summary = 1 DO UPDATE SET
         length = length + excluded.length, frame_count = frame_count + excluded.frame_count,
         last_seen_at = excluded.last_seen_at, seq = excluded.seq`);
     this.push = db.prepare('UPDATE exchanges SET pushed_by = ?, last_seq = ? WHERE id = ?');
@@ -53,7 +52,7 @@ export class H2RowWriter {
           e.padLength, e.details ? JSON.stringify(e.details) : null, e.time, e.seq);
         return { connId: e.connId };
       case 'h2.summary':
-        this.summary.run(e.connId, e.side, e.streamId, e.type, e.typeName, e.bytes, e.frames, e.firstAt, e.lastAt, e.seq);
+        this.summary.run(e.connId, e.side, e.type, e.typeName, e.bytes, e.frames, e.firstAt, e.lastAt, e.seq);
         return { connId: e.connId };
       case 'h2.push':
         return this.push.run(e.parentExchangeId, e.seq, e.exchangeId).changes > 0 ? { exchangeId: e.exchangeId } : {};

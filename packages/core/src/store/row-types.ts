@@ -237,7 +237,8 @@ export interface H2FrameRow {
   id: number;
   connectionId: number;
   side: Side;
-  streamId: number;
+  /** Null for a summary row (it counts frames of every stream). */
+  streamId: number | null;
   type: number;
   typeName: string;
   flags: number;
@@ -246,7 +247,7 @@ export interface H2FrameRow {
   length: number;
   padLength: number | null;
   details: H2FrameDetails | null;
-  /** A summary row stands for `frameCount` frames of this side, stream and type past the cap. */
+  /** A summary row stands for `frameCount` frames of this side and type past the cap. */
   summary: boolean;
   frameCount: number;
   /** When the frame was decoded; for a summary row, its first frame. */

@@ -193,14 +193,14 @@ CREATE INDEX ws_frames_seq ON ws_frames(seq);
 `;
 
 // HTTP/2: every frame per connection and side, bounded per connection. Past the cap a connection's
-// frames are summarised: one row per (side, stream, type) counting frames and payload bytes.
+// frames are summarised: one row per (side, type) counting frames and payload bytes (stream_id NULL).
 // A pushed exchange names the exchange of the stream its PUSH_PROMISE came on.
 const V3_HTTP2 = `
 CREATE TABLE h2_frames (
   id INTEGER PRIMARY KEY,
   connection_id INTEGER NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
   side TEXT NOT NULL CHECK (side IN ('client', 'server')),
-  stream_id INTEGER NOT NULL,
+  stream_id INTEGER,
   type INTEGER NOT NULL,
   type_name TEXT NOT NULL,
   flags INTEGER NOT NULL,
@@ -216,7 +216,7 @@ CREATE TABLE h2_frames (
 );
 CREATE INDEX h2_frames_connection ON h2_frames(connection_id, id);
 CREATE INDEX h2_frames_stream ON h2_frames(connection_id, stream_id, id);
-CREATE UNIQUE INDEX h2_frames_summary ON h2_frames(connection_id, side, stream_id, type) WHERE summary = 1;
+CREATE UNIQUE INDEX h2_frames_summary ON h2_frames(connection_id, side, type) WHERE summary = 1;
 CREATE INDEX h2_frames_seq ON h2_frames(seq);
 
 ALTER TABLE exchanges ADD COLUMN pushed_by INTEGER;

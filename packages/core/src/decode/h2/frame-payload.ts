@@ -62,6 +62,8 @@ function minimumLength(h: FrameHeader): number {
 }
 
 export function decodePayload(h: FrameHeader, payload: Buffer): H2Frame {
+  // Object.assign onto a fresh base, not object spread: spread costs microseconds per frame on
+  // Node 20's V8, and this runs for every frame the relay forwards.
   const base = {
     type: h.type,
     typeName: frameTypeName(h.type),
@@ -73,26 +75,25 @@ export function decodePayload(h: FrameHeader, payload: Buffer): H2Frame {
   switch (h.type) {
     case FrameType.DATA: {
       const { body, padLength } = unpad(h, payload, 0);
-      return { ...base, kind: 'data', data: body, padLength, endStream: !!(h.flags & Flag.END_STREAM) };
+      return Object.assign(base, { kind: 'data' as const, data: body, padLength, endStream: !!(h.flags & Flag.END_STREAM) });
     }
     case FrameType.HEADERS: {
       const hasPriority = !!(h.flags & Flag.PRIORITY);
       const { body, padLength } = unpad(h, payload, hasPriority ? 5 : 0);
-      return {
-        ...base,
-        kind: 'headers',
+      return Object.assign(base, {
+        kind: 'headers' as const,
         priority: hasPriority ? readPriority(body) : null,
         fragment: hasPriority ? body.subarray(5) : body,
         padLength,
         endStream: !!(h.flags & Flag.END_STREAM),
         endHeaders: !!(h.flags & Flag.END_HEADERS),
-      };
+      });
     }
     case FrameType.PRIORITY:
-      return { ...base, kind: 'priority', priority: readPriority(payload) };
+      return Object.assign(base, { kind: 'priority' as const, priority: readPriority(payload) });
     case FrameType.RST_STREAM: {
       const errorCode = payload.readUInt32BE(0);
-      return { ...base, kind: 'rst-stream', errorCode, errorName: errorCodeName(errorCode) };
+      return Object.assign(base, { kind: 'rst-stream' as const, errorCode, errorName: errorCodeName(errorCode) });
     }
     case FrameType.SETTINGS: {
       const settings: SettingEntry[] = [];
@@ -100,40 +101,38 @@ export function decodePayload(h: FrameHeader, payload: Buffer): H2Frame {
         const id = payload.readUInt16BE(at);
         settings.push([id, settingName(id), payload.readUInt32BE(at + 2)]);
       }
-      return { ...base, kind: 'settings', ack: !!(h.flags & Flag.ACK), settings };
+      return Object.assign(base, { kind: 'settings' as const, ack: !!(h.flags & Flag.ACK), settings });
     }
     case FrameType.PUSH_PROMISE: {
       const { body, padLength } = unpad(h, payload, 4);
       const promisedStreamId = body.readUInt32BE(0) & 0x7fffffff;
       if (promisedStreamId === 0) throw new H2DecodeError('protocol', 'PUSH_PROMISE promises stream 0');
-      return {
-        ...base,
-        kind: 'push-promise',
+      return Object.assign(base, {
+        kind: 'push-promise' as const,
         promisedStreamId,
         fragment: body.subarray(4),
         padLength,
         endHeaders: !!(h.flags & Flag.END_HEADERS),
-      };
+      });
     }
     case FrameType.PING:
-      return { ...base, kind: 'ping', ack: !!(h.flags & Flag.ACK), opaqueData: payload };
+      return Object.assign(base, { kind: 'ping' as const, ack: !!(h.flags & Flag.ACK), opaqueData: payload });
     case FrameType.GOAWAY: {
       const errorCode = payload.readUInt32BE(4);
-      return {
-        ...base,
-        kind: 'goaway',
+      return Object.assign(base, {
+        kind: 'goaway' as const,
         lastStreamId: payload.readUInt32BE(0) & 0x7fffffff,
         errorCode,
         errorName: errorCodeName(errorCode),
         debugData: payload.subarray(8),
-      };
+      });
     }
     case FrameType.WINDOW_UPDATE:
-      return { ...base, kind: 'window-update', increment: payload.readUInt32BE(0) & 0x7fffffff };
+      return Object.assign(base, { kind: 'window-update' as const, increment: payload.readUInt32BE(0) & 0x7fffffff });
     case FrameType.CONTINUATION:
-      return { ...base, kind: 'continuation', fragment: payload, endHeaders: !!(h.flags & Flag.END_HEADERS) };
+      return Object.assign(base, { kind: 'continuation' as const, fragment: payload, endHeaders: !!(h.flags & Flag.END_HEADERS) });
     default:
-      return { ...base, kind: 'unknown', payload };
+      return Object.assign(base, { kind: 'unknown' as const, payload });
   }
 }
 
