@@ -1,5 +1,6 @@
 // Bodies as HAR text: content coding removed when it can be (the store keeps it as sent), text
 // kept as text when it decodes cleanly in its charset, everything else in base64.
+import { TextDecoder } from 'node:util';
 import zlib from 'node:zlib';
 import type { HeaderList } from '../capture/events.js';
 import type { StoredBody } from '../store/row-types.js';
