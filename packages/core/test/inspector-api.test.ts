@@ -145,4 +145,14 @@ describe('inspector JSON API', { timeout: 20_000 }, () => {
     assert.equal((await get<ApiError>('/api/connections/424242')).status, 404);
     assert.equal((await get<ApiError>('/api/nothing-here')).status, 404);
   });
+
+  test('the HAR download is served behind the same checks, filtered like the list', async () => {
+    const all = await inspectorRequest(rig, '/api/har', authed(rig));
+    assert.equal(all.status, 200);
+    assert.match(String(all.headers['content-disposition']), /attachment; filename="hopscope-.*\.har"/);
+    assert.equal(all.json<{ log: { entries: unknown[] } }>().log.entries.length, 7);
+    const some = await inspectorRequest(rig, `/api/har?filter=${encodeURIComponent('status:4xx or status:5xx')}`, authed(rig));
+    assert.equal(some.json<{ log: { entries: unknown[] } }>().log.entries.length, 2);
+    assert.equal((await inspectorRequest(rig, '/api/har')).status, 401);
+  });
 });

@@ -1,5 +1,5 @@
 // The JSON API (docs/api.md). Read-only: every route is a GET over the capture store.
-// The HAR export route (GET /api/har) belongs to the exporter in src/export/ and is added there.
+// The HAR export (GET /api/har) is answered by src/export/har-route.ts, after the same checks.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Database from 'better-sqlite3';
 import { parseFilter } from '../filter/parser.js';
@@ -7,6 +7,7 @@ import { getConnection, getExchange } from '../store/queries.js';
 import { bodyJson, contentCodings, decodeContent, UnsupportedCodingError, type BodyMode } from './bodies.js';
 import { capabilities } from './capabilities.js';
 import { connectionExchangeIds, isWebSocketExchange, listRows } from './exchange-rows.js';
+import { handleStreamRoutes } from './stream-routes.js';
 import {
   LIVE_PROTOCOL_VERSION,
   type ApiError,
@@ -73,6 +74,7 @@ export function handleApi(ctx: ApiContext, req: IncomingMessage, res: ServerResp
     rawBody(ctx, Number(m[1]), m[2] as 'request' | 'response', url, res);
     return true;
   }
+  if (handleStreamRoutes(ctx.db, res, url)) return true;
   m = /^\/api\/connections\/(\d+)$/.exec(path);
   if (m) {
     const conn = getConnection(ctx.db, Number(m[1]));

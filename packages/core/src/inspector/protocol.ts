@@ -1,7 +1,15 @@
 // The inspector's wire types: JSON API responses and the live WebSocket messages (docs/api.md).
 // The UI imports these with `import type`; this file is the only definition.
 import type { FailureReason, HttpProtocol } from '../capture/events.js';
-import type { ConnectionDetail, ExchangeDetail, ExchangeSummary } from '../store/row-types.js';
+import type {
+  ConnectionDetail,
+  ExchangeDetail,
+  ExchangeSummary,
+  H2FrameRow,
+  WebSocketRow,
+  WsFrameRow,
+  WsMessageRow,
+} from '../store/row-types.js';
 
 /** Protocol version of the live socket; bumped on incompatible changes. */
 export const LIVE_PROTOCOL_VERSION = 1;
@@ -80,6 +88,28 @@ export type ConnectionDetailJson = ConnectionDetail & {
   /** Ids of the first exchanges on this connection, oldest first (at most 1000). */
   exchangeIds: number[];
 };
+
+/** A WebSocket message with its payload as text (valid UTF-8) or base64, cut to `previewLimit` in lists. */
+export type WsMessageJson = Omit<WsMessageRow, 'data'> & {
+  data: { encoding: 'utf8' | 'base64'; text: string; complete: boolean } | null;
+};
+
+export interface WebSocketResponse {
+  /** Null when the handshake did not open a WebSocket (or it is not recorded yet). */
+  websocket: WebSocketRow | null;
+  messages: WsMessageJson[];
+  hasMore: boolean;
+}
+
+export interface WsMessageResponse {
+  message: WsMessageJson;
+  frames: WsFrameRow[];
+}
+
+export interface H2FramesResponse {
+  frames: H2FrameRow[];
+  hasMore: boolean;
+}
 
 export interface ApiError {
   error: { code: string; message: string; start?: number; end?: number };

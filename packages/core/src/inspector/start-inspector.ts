@@ -7,6 +7,7 @@ import { WebSocketServer } from 'ws';
 import type { CaptureBus } from '../capture/bus.js';
 import { readLastIds } from '../store/open-store.js';
 import type { SqliteSink } from '../store/sqlite-sink.js';
+import { handleHarRoute } from '../export/har-route.js';
 import { handleApi, sendError } from './api-routes.js';
 import { LiveHub, type LiveHubOptions } from './live-hub.js';
 import { createGuard, newToken, tokenCookie } from './security.js';
@@ -91,7 +92,7 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
     }
     try {
       if (url.pathname.startsWith('/api/')) {
-        if (!handleApi(api, req, res, url)) sendError(res, 404, 'not-found', `No API route ${url.pathname}.`);
+        if (!handleApi(api, req, res, url) && !handleHarRoute(db, req, res, url)) sendError(res, 404, 'not-found', `No API route ${url.pathname}.`);
         return;
       }
       serveStatic(uiDir, url.pathname, req, res);
