@@ -19,6 +19,7 @@ import { lookupWithMap } from './net/dialer.js';
 import type { ProxyContext } from './net/proxy-context.js';
 import { ProxyServer } from './net/proxy-server.js';
 import { ResolveMap } from './net/resolve-map.js';
+import { UpstreamPool } from './net/upstream-pool.js';
 import { openStore } from './store/open-store.js';
 import { SqliteSink } from './store/sqlite-sink.js';
 
@@ -94,6 +95,13 @@ export async function startHopscope(options: HopscopeOptions): Promise<Hopscope>
     registry: new ConnectionRegistry(),
     resolveMap,
     lookup,
+    upstreams: new UpstreamPool({
+      lookup,
+      connectTimeoutMs: config.connectTimeoutMs,
+      secureContext: interception.upstreamContext,
+      rejectUnauthorized: interception.verifyUpstream,
+      onTlsSocket: (socket) => interception.watchKeylog(socket),
+    }),
     httpAgent: new http.Agent({ keepAlive: true, scheduling: 'lifo', lookup } as http.AgentOptions),
     httpsAgent: new https.Agent({
       keepAlive: true,
@@ -125,6 +133,7 @@ export async function startHopscope(options: HopscopeOptions): Promise<Hopscope>
     close: () =>
       (closing ??= (async () => {
         await server.close();
+        ctx.upstreams.destroy();
         await sink.close();
         db.close();
       })()),

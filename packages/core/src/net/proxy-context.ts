@@ -7,6 +7,7 @@ import type { IdAllocator } from '../capture/ids.js';
 import type { ProxyConfig } from './config.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { ResolveMap } from './resolve-map.js';
+import type { UpstreamPool } from './upstream-pool.js';
 
 export interface ProxyContext {
   config: ProxyConfig;
@@ -15,7 +16,9 @@ export interface ProxyContext {
   registry: ConnectionRegistry;
   resolveMap: ResolveMap;
   lookup: LookupFunction;
-  /** Keep-alive pools for upstream connections of the active path. */
+  /** Keep-alive upstream connections of the active path (absolute-form requests). */
+  upstreams: UpstreamPool;
+  /** Node agents: the WebSocket upgrade path uses their TLS options; proxy-server.ts destroys them on close. */
   httpAgent: http.Agent;
   httpsAgent: https.Agent;
 }
