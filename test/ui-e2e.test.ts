@@ -9,7 +9,10 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startTestProxy, type TestProxy } from './helpers/proxy.js';
-import { startUpstream, type TestUpstream } from './helpers/upstream.js';
+import { readFileSync } from 'node:fs';
+import { startUpstream, upstreamCaFile, type TestUpstream } from './helpers/upstream.js';
+import { ClientLog, connectClient, startWsServer, type TestWsServer } from './helpers/ws-peers.js';
+import { connectThroughProxy, h2Request, startH2Upstream, type H2Upstream } from './helpers/h2-peers.js';
 import { proxiedRequest } from './helpers/clients.js';
 import { startInspector, type Inspector } from '../packages/core/src/inspector/index.js';
 
@@ -27,6 +30,8 @@ function chromiumPath(): string {
 describe('inspector in Chromium', { timeout: 90_000 }, () => {
   let proxy: TestProxy;
   let upstream: TestUpstream;
+  let wsServer: TestWsServer;
+  let h2: H2Upstream;
   let inspector: Inspector;
   let browser: Browser;
   let page: Page;
@@ -68,7 +73,12 @@ describe('inspector in Chromium', { timeout: 90_000 }, () => {
         res.end(`<!doctype html><title>page</title><p>Hello from ${url}</p>`);
       }
     });
-    proxy = await startTestProxy();
+    wsServer = await startWsServer();
+    h2 = await startH2Upstream((stream) => {
+      stream.respond({ ':status': 200, 'content-type': 'application/json', 'cache-control': 'max-age=60' });
+      stream.end(JSON.stringify({ over: 'h2', frames: true }));
+    });
+    proxy = await startTestProxy({ upstreamCaFiles: [upstreamCaFile] });
     inspector = await startInspector({
       db: proxy.db, sink: proxy.sink, bus: proxy.bus, host: '127.0.0.1', port: 0,
       proxyUrl: proxy.proxyUrl, caPath: proxy.caCertPath,
@@ -82,6 +92,8 @@ describe('inspector in Chromium', { timeout: 90_000 }, () => {
     await inspector?.close();
     await proxy?.close();
     await upstream?.close();
+    await wsServer?.close();
+    await h2?.close();
   });
 
   test('empty state tells how to set up a client', async () => {
@@ -170,6 +182,45 @@ describe('inspector in Chromium', { timeout: 90_000 }, () => {
     await page.keyboard.press('ArrowDown');
     const afterDown = await page.locator('.row.selected').getAttribute('data-id');
     assert.notEqual(afterDown, before);
+  });
+
+  test('WebSocket messages, HTTP/2 frames and both TLS legs', async () => {
+    const socket = connectClient({ path: 'absolute-form', proxy, host: 'ws.test', port: wsServer.port, urlPath: '/chat' });
+    const log = new ClientLog(socket);
+    await new Promise((resolve) => socket.once('open', resolve));
+    socket.send(JSON.stringify({ type: 'greeting', text: 'hello over ws' }));
+    socket.send(Buffer.from([1, 2, 3, 250]));
+    await log.until(() => log.messages.length === 2);
+    socket.close(1000, 'bye');
+    await log.closed;
+    const session = await connectThroughProxy(proxy, 'h2.site.test', h2.port, { caPem: readFileSync(proxy.caCertPath, 'utf8') });
+    const res = await h2Request(session, { ':path': '/h2-page', ':method': 'GET' });
+    assert.equal(res.headers[':status'], 200);
+    session.close();
+
+    const detail = page.locator('aside.detail');
+    await page.locator('.exchange-list').getByText('/chat', { exact: true }).click();
+    assert.match(await page.locator('.row.selected').innerText(), /\bws\b/);
+    await detail.getByRole('tab', { name: 'WebSocket' }).click();
+    await detail.locator('.ws-messages').getByText('greeting', { exact: false }).first().waitFor();
+    await detail.locator('.ws-messages').getByText('1000 bye').first().waitFor();
+    await detail.locator('.ws-messages tbody tr').first().click();
+    await detail.locator('.ws-message pre.json').waitFor();
+    await shot('websocket');
+
+    await page.locator('.exchange-list').getByText('/h2-page', { exact: true }).click();
+    assert.match(await page.locator('.row.selected').innerText(), /h2/);
+    await detail.getByRole('tab', { name: 'Connection' }).click();
+    await detail.locator('.legs').waitFor();
+    const legs = await detail.locator('.leg').allInnerTexts();
+    assert.equal(legs.length, 2);
+    for (const leg of legs) assert.match(leg, /ALPN negotiated\s+h2/);
+    assert.match(legs[0], /Client ↔ hopscope[\s\S]*SNI\s+h2\.site\.test/);
+    await shot('connection');
+    await detail.getByRole('tab', { name: 'HTTP/2 frames' }).click();
+    await detail.locator('.h2-frames').getByText('HEADERS').first().click();
+    await detail.locator('.frame-headers').getByText(':path').first().waitFor();
+    await shot('h2-frames');
   });
 
   test('pause holds the view; resume catches up; clear empties it', async () => {

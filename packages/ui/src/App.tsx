@@ -46,6 +46,14 @@ export function App() {
           <button onClick={() => (paused ? session.resume() : session.pause())} aria-pressed={paused} title={paused ? 'Resume live updates' : 'Pause live updates'}>
             {paused ? '▶ Resume' : '❚❚ Pause'}
           </button>
+          <a
+            className="button"
+            href={`/api/har${state.filter ? `?filter=${encodeURIComponent(state.filter)}` : ''}`}
+            download
+            title={state.filter ? 'Download the exchanges matching the filter as HAR' : 'Download all exchanges as HAR'}
+          >
+            ⤓ HAR
+          </a>
           <button
             onClick={() => {
               session.clear();

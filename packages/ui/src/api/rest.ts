@@ -4,7 +4,10 @@ import type {
   ConnectionDetailJson,
   ExchangeDetailJson,
   ExchangeListResponse,
+  H2FramesResponse,
   InfoResponse,
+  WebSocketResponse,
+  WsMessageResponse,
 } from '../../../core/src/inspector/protocol.js';
 
 export class ApiRequestError extends Error {
@@ -63,3 +66,11 @@ export async function fetchBodyBytes(id: number, side: 'request' | 'response', d
   }
   return new Uint8Array(await res.arrayBuffer());
 }
+
+export const fetchWebSocket = (exchangeId: number, signal?: AbortSignal) =>
+  getJson<WebSocketResponse>(`/api/exchanges/${exchangeId}/websocket?limit=1000`, signal);
+
+export const fetchWsMessage = (id: number, signal?: AbortSignal) => getJson<WsMessageResponse>(`/api/ws-messages/${id}`, signal);
+
+export const fetchH2Frames = (connectionId: number, streamId: number | null, signal?: AbortSignal) =>
+  getJson<H2FramesResponse>(`/api/connections/${connectionId}/h2-frames?limit=1000${streamId === null ? '' : `&streamId=${streamId}`}`, signal);

@@ -7,9 +7,10 @@ import { ConnectionTab } from './ConnectionTab.js';
 import { HandshakeTab } from './HandshakeTab.js';
 import { MessageTab } from './MessageTab.js';
 import { OverviewTab } from './OverviewTab.js';
-import { FramesTab, WebSocketTab } from './PendingTabs.js';
+import { FramesTab } from './FramesTab.js';
 import { TimingTab } from './TimingTab.js';
 import { useResource } from './use-resource.js';
+import { WebSocketTab } from './WebSocketTab.js';
 
 export type TabId = 'overview' | 'request' | 'response' | 'timing' | 'connection' | 'handshake' | 'websocket' | 'frames';
 
@@ -80,7 +81,7 @@ export function DetailPane({ id, row, info, onClose }: Props) {
             {current === 'connection' ? <ConnectionTab connectionId={exchange.connectionId} version={row?.lastSeq ?? 0} info={info} /> : null}
             {current === 'handshake' ? <HandshakeTab exchange={exchange} /> : null}
             {current === 'websocket' ? <WebSocketTab exchange={exchange} capabilities={info?.capabilities ?? null} /> : null}
-            {current === 'frames' ? <FramesTab capabilities={info?.capabilities ?? null} /> : null}
+            {current === 'frames' ? <FramesTab exchange={exchange} capabilities={info?.capabilities ?? null} /> : null}
           </>
         ) : null}
       </div>
