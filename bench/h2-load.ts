@@ -58,7 +58,7 @@ function one(session: http2.ClientHttp2Session): Promise<void> {
 }
 
 async function worker(session: http2.ClientHttp2Session): Promise<void> {
-  while (performance.now() < deadline) await one(session);
+  while (performance.now() < deadline && !session.destroyed && !session.closed) await one(session);
 }
 
 const sessions = await Promise.all(Array.from({ length: Number(connections) }, connect));

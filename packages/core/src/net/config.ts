@@ -18,7 +18,7 @@ export interface ProxyConfig {
   shutdownGraceMs: number;
   /** Decode HTTP/2 (default true). Off: h2 and h2c connections are relayed and only counted. */
   h2Tap?: boolean;
-  /** HTTP/2 frames stored one by one per connection; later ones are summarised (default 10,000). */
+  /** HTTP/2 frames stored one by one per connection; later ones are summarised (default 2,000). */
   h2FramesPerConnection?: number;
 }
 

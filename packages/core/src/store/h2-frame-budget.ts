@@ -5,7 +5,7 @@
 import type { H2FrameSeen } from '../capture/events.js';
 import type { H2FrameSummary } from './h2-writer.js';
 
-export const DEFAULT_H2_FRAMES_PER_CONNECTION = 10_000;
+export const DEFAULT_H2_FRAMES_PER_CONNECTION = 2_000;
 
 export class H2FrameBudget {
   private readonly stored = new Map<number, number>();

@@ -214,7 +214,6 @@ CREATE TABLE h2_frames (
   last_seen_at REAL,
   seq INTEGER NOT NULL
 );
-CREATE INDEX h2_frames_connection ON h2_frames(connection_id, id);
 CREATE INDEX h2_frames_stream ON h2_frames(connection_id, stream_id, id);
 CREATE UNIQUE INDEX h2_frames_summary ON h2_frames(connection_id, side, type) WHERE summary = 1;
 CREATE INDEX h2_frames_seq ON h2_frames(seq);

@@ -27,7 +27,7 @@ export interface SqliteSinkOptions {
    * SQLite never runs on the thread that forwards traffic. Omitted: writes go through `db`.
    */
   workerPath?: string;
-  /** HTTP/2 frames stored one by one per connection; later ones are summarised. Default 10,000. */
+  /** HTTP/2 frames stored one by one per connection; later ones are summarised. Default 2,000. */
   h2FrameCap?: number;
 }
 
