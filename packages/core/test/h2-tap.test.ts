@@ -552,3 +552,30 @@ describe('H2Tap: RFC 8441 stream upgrade hook', opts, () => {
     ]);
   });
 });
+
+describe('H2Tap: fuzz', opts, () => {
+  test('mutated conversations never throw out of the tap, report at most one decode failure, and end every exchange', opts, () => {
+    const random = seededRandom(20_24);
+    const started = Date.now();
+    let failures = 0;
+    for (let round = 0; round < 2000 && Date.now() - started < 2500; round++) {
+      const { tap, events } = setup();
+      const steps: Step[] = conversation.map((step) => {
+        if (step[0] === 'end' || step[0] === 'close') return step;
+        const bytes = Buffer.from(step[1]);
+        const flips = Math.floor(random() * 4);
+        for (let i = 0; i < flips; i++) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256);
+        return [step[0], bytes];
+      });
+      play(tap, steps, (bytes) => randomChunks(bytes, random, 1 + Math.floor(random() * 40)));
+      const decodeFailures = events.filter((e) => e.kind === 'decode.failed');
+      assert.ok(decodeFailures.length <= 1, `round ${round}: one decode failure at most`);
+      assert.ok(decodeFailures.every((e) => e.kind === 'decode.failed' && (e.decoder === 'h2' || e.decoder === 'hpack')), `round ${round}: ${JSON.stringify(decodeFailures)}`);
+      failures += decodeFailures.length;
+      const opened = new Set(events.flatMap((e) => (e.kind === 'http.request' ? [e.exchangeId] : [])));
+      const ended = new Set(events.flatMap((e) => (e.kind === 'http.completed' || e.kind === 'http.failed' ? [e.exchangeId] : [])));
+      assert.deepEqual([...opened].filter((id) => !ended.has(id)), [], `round ${round}: every exchange ended once the connection closed`);
+    }
+    assert.ok(failures > 0, 'the mutations did break decoding sometimes');
+  });
+});
