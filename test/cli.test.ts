@@ -41,9 +41,15 @@ describe('hopscope start', { timeout: 60_000 }, () => {
 
   test('prints the proxy line, finishes in-flight exchanges on SIGTERM and flushes the capture', async () => {
     const dbPath = join(dir, 'graceful.sqlite');
-    const cli = runCli(['start', '--listen', '127.0.0.1:0', '--db', dbPath, '--resolve', '*.test=127.0.0.1', '--ca-dir', join(dir, 'ca'), '--quiet']);
+    const cli = runCli(['start', '--listen', '127.0.0.1:0', '--ui', '127.0.0.1:0', '--db', dbPath, '--resolve', '*.test=127.0.0.1', '--ca-dir', join(dir, 'ca'), '--quiet']);
     try {
       const proxyUrl = await cli.line('proxy');
+      const uiUrl = new URL(await cli.line('ui'));
+      assert.equal(uiUrl.hostname, '127.0.0.1');
+      assert.match(uiUrl.searchParams.get('token') ?? '', /^[A-Za-z0-9_-]{20,}$/, 'the printed inspector URL carries its token');
+      const withoutToken = await fetch(new URL('/api/exchanges', uiUrl.origin));
+      assert.equal(withoutToken.status, 401, 'the inspector refuses requests without the token');
+      await withoutToken.body?.cancel();
       assert.match(proxyUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
       assert.equal(await cli.line('ca'), join(dir, 'ca', 'ca.pem'));
       assert.equal(statSync(join(dir, 'ca', 'ca-key.pem')).mode & 0o777, 0o600, 'the CA key is owner-only');
@@ -83,9 +89,10 @@ describe('hopscope start', { timeout: 60_000 }, () => {
       res.writeHead(200, { 'Content-Length': String(GiB) });
       Readable.from(generate(GiB)).pipe(res);
     });
-    const cli = runCli(['start', '--listen', '127.0.0.1:0', '--db', dbPath, '--resolve', '*.test=127.0.0.1', '--ca-dir', join(dir, 'ca'), '--quiet']);
+    const cli = runCli(['start', '--listen', '127.0.0.1:0', '--no-ui', '--db', dbPath, '--resolve', '*.test=127.0.0.1', '--ca-dir', join(dir, 'ca'), '--quiet']);
     try {
       const { hostname: host, port } = new URL(await cli.line('proxy'));
+      assert.ok(!cli.lines.some((l) => l.startsWith('ui: ')), '--no-ui starts no inspector');
 
       const uploadAnswer = await new Promise<string>((resolve, reject) => {
         const req = http.request({

@@ -10,9 +10,9 @@ import { parseArgs } from 'node:util';
 import { formatSummary, formatUnexpected, summarizeCapture } from '../export/capture-summary.js';
 import { exportHarFile } from '../export/har-file.js';
 import { startHopscope } from '../hopscope.js';
-import { parseResolveRule } from '../net/resolve-map.js';
 import { preloadImportUrl } from '../preload/preload-path.js';
 import { runEnvironment } from '../preload/run-environment.js';
+import { PROXY_OPTIONS, PROXY_OPTIONS_HELP, proxyOptionsFrom } from './proxy-options.js';
 import { openStore, readLastIds } from '../store/open-store.js';
 
 /** Exit status when COMMAND succeeded but sent something to a host outside the allow-list. */
@@ -30,10 +30,7 @@ Runs COMMAND with its HTTP(S) traffic going through hopscope, and exits with its
   --no-proxy LIST              NO_PROXY for COMMAND (default empty: everything, loopback too,
                                goes through hopscope)
   --quiet                      no summary (offending hosts are still listed)
-  and the proxy options of start: --resolve, --connect-timeout, --response-timeout,
-  --max-header-size, --body-cap, --ca-dir, --no-intercept, --intercept, --passthrough,
-  --upstream-ca, --upstream-insecure, --keylog
-COMMAND gets HTTP_PROXY/HTTPS_PROXY (both cases), NO_PROXY, NODE_EXTRA_CA_CERTS, SSL_CERT_FILE,
+${PROXY_OPTIONS_HELP}COMMAND gets HTTP_PROXY/HTTPS_PROXY (both cases), NO_PROXY, NODE_EXTRA_CA_CERTS, SSL_CERT_FILE,
 REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, GIT_SSL_CAINFO and a NODE_OPTIONS preload for Node's http,
 https and fetch.
 `;
@@ -47,18 +44,7 @@ function parseRunArgs(args: string[]) {
       'fail-on-unexpected-host': { type: 'string', multiple: true },
       'no-proxy': { type: 'string' },
       quiet: { type: 'boolean', default: false },
-      resolve: { type: 'string', multiple: true, default: [] },
-      'connect-timeout': { type: 'string' },
-      'response-timeout': { type: 'string' },
-      'max-header-size': { type: 'string' },
-      'body-cap': { type: 'string' },
-      'ca-dir': { type: 'string', default: 'ca' },
-      'no-intercept': { type: 'boolean', default: false },
-      intercept: { type: 'string', multiple: true, default: [] },
-      passthrough: { type: 'string', multiple: true, default: [] },
-      'upstream-ca': { type: 'string', multiple: true, default: [] },
-      'upstream-insecure': { type: 'boolean', default: false },
-      keylog: { type: 'string' },
+      ...PROXY_OPTIONS,
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -85,18 +71,7 @@ export async function runCommand(args: string[]): Promise<number> {
       dbPath,
       listenHost: '127.0.0.1',
       listenPort: 0,
-      resolve: values.resolve.map(parseResolveRule),
-      connectTimeoutMs: optionalInt(values['connect-timeout'], '--connect-timeout'),
-      responseTimeoutMs: optionalInt(values['response-timeout'], '--response-timeout'),
-      maxHeaderBytes: optionalInt(values['max-header-size'], '--max-header-size'),
-      bodyCaptureLimit: optionalInt(values['body-cap'], '--body-cap'),
-      caDir: resolvePath(values['ca-dir']),
-      intercept: !values['no-intercept'],
-      interceptHosts: values.intercept,
-      passthroughHosts: values.passthrough,
-      upstreamCaFiles: values['upstream-ca'],
-      upstreamInsecure: values['upstream-insecure'],
-      ...(values.keylog ? { keylogFile: resolvePath(values.keylog) } : {}),
+      ...proxyOptionsFrom(values),
       onNotice: notice,
     });
     // What an earlier run left in the file is not this run's: HAR and summary start after it.
@@ -182,9 +157,3 @@ function runChild(command: string[], env: NodeJS.ProcessEnv): Promise<number> {
   });
 }
 
-function optionalInt(text: string | undefined, option: string): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${option} wants a whole number, got "${text}"`);
-  return n;
-}

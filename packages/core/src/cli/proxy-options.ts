@@ -1,0 +1,79 @@
+// The proxy options `hopscope start` and `hopscope run` share: their parseArgs spec, their help
+// text, and how they become HopscopeOptions.
+import { resolve as resolvePath } from 'node:path';
+import type { HopscopeOptions } from '../hopscope.js';
+import { parseResolveRule } from '../net/resolve-map.js';
+
+export const PROXY_OPTIONS = {
+  resolve: { type: 'string', multiple: true, default: [] as string[] },
+  'connect-timeout': { type: 'string' },
+  'response-timeout': { type: 'string' },
+  'max-header-size': { type: 'string' },
+  'body-cap': { type: 'string' },
+  'ca-dir': { type: 'string', default: 'ca' },
+  'no-intercept': { type: 'boolean', default: false },
+  intercept: { type: 'string', multiple: true, default: [] as string[] },
+  passthrough: { type: 'string', multiple: true, default: [] as string[] },
+  'upstream-ca': { type: 'string', multiple: true, default: [] as string[] },
+  'upstream-insecure': { type: 'boolean', default: false },
+  'no-h2-tap': { type: 'boolean', default: false },
+  keylog: { type: 'string' },
+} as const;
+
+export const PROXY_OPTIONS_HELP = `  --resolve HOST=ADDRESS       connect to ADDRESS instead of resolving HOST (HOST may be a glob
+                               like *.test); repeatable
+  --connect-timeout MS         upstream connect and TLS handshake timeout (default 10000)
+  --response-timeout MS        time an upstream may take to start answering (default 60000)
+  --max-header-size BYTES      largest header block accepted (default 65536)
+  --body-cap BYTES             body bytes stored per message (default 10485760)
+  --ca-dir DIR                 folder of hopscope's root CA (default ./ca, created on first start)
+  --no-intercept               relay every TLS tunnel blind (still records SNI and ALPN)
+  --intercept GLOB             decrypt only hosts matching GLOB; repeatable
+  --passthrough GLOB           never decrypt hosts matching GLOB; repeatable
+  --upstream-ca FILE           also trust these PEM roots for upstreams; repeatable
+  --upstream-insecure          do not verify upstream certificates
+  --no-h2-tap                  relay HTTP/2 without decoding it (for measuring the tap's cost)
+  --keylog FILE                write TLS secrets of both legs for Wireshark (default $SSLKEYLOGFILE)
+`;
+
+type ProxyOptionValues = {
+  resolve: string[];
+  'connect-timeout'?: string;
+  'response-timeout'?: string;
+  'max-header-size'?: string;
+  'body-cap'?: string;
+  'ca-dir': string;
+  'no-intercept': boolean;
+  intercept: string[];
+  passthrough: string[];
+  'upstream-ca': string[];
+  'upstream-insecure': boolean;
+  'no-h2-tap': boolean;
+  keylog?: string;
+};
+
+/** The parsed proxy options as library options (without the listener address and the capture file). */
+export function proxyOptionsFrom(values: ProxyOptionValues): Omit<HopscopeOptions, 'dbPath'> {
+  return {
+    resolve: values.resolve.map(parseResolveRule),
+    connectTimeoutMs: optionalInt(values['connect-timeout'], '--connect-timeout'),
+    responseTimeoutMs: optionalInt(values['response-timeout'], '--response-timeout'),
+    maxHeaderBytes: optionalInt(values['max-header-size'], '--max-header-size'),
+    bodyCaptureLimit: optionalInt(values['body-cap'], '--body-cap'),
+    caDir: resolvePath(values['ca-dir']),
+    intercept: !values['no-intercept'],
+    interceptHosts: values.intercept,
+    passthroughHosts: values.passthrough,
+    upstreamCaFiles: values['upstream-ca'],
+    upstreamInsecure: values['upstream-insecure'],
+    h2Tap: !values['no-h2-tap'],
+    ...(values.keylog ? { keylogFile: resolvePath(values.keylog) } : {}),
+  };
+}
+
+export function optionalInt(text: string | undefined, option: string): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${option} wants a whole number, got "${text}"`);
+  return n;
+}

@@ -1,0 +1,97 @@
+// `hopscope start`: the proxy plus the inspector, recording into a capture file until a signal.
+import { parseArgs } from 'node:util';
+import { resolve as resolvePath } from 'node:path';
+import { startHopscope } from '../hopscope.js';
+import { startInspector, type Inspector } from '../inspector/start-inspector.js';
+import { parseHostPort } from './listen-address.js';
+import { PROXY_OPTIONS, PROXY_OPTIONS_HELP, proxyOptionsFrom } from './proxy-options.js';
+import { startStatusLine } from './status-line.js';
+
+export const START_USAGE = `Usage: hopscope start [options]
+
+Runs the proxy and the inspector, recording everything into a capture file. Prints
+"proxy: URL", "ui: URL", "ca: PATH" and "db: PATH" lines, then a live status line on a terminal.
+  --listen HOST:PORT           proxy address (default 127.0.0.1:8080; port 0 picks a free one)
+  --ui HOST:PORT               inspector address (default 127.0.0.1:8081; port 0 picks a free one)
+  --no-ui                      no inspector (headless recording, e.g. in CI)
+  --db FILE                    capture file (default hopscope-<date>-<time>.sqlite here; :memory: allowed)
+${PROXY_OPTIONS_HELP}  --quiet                      no live status line
+`;
+
+export async function startCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      listen: { type: 'string', default: '127.0.0.1:8080' },
+      ui: { type: 'string', default: '127.0.0.1:8081' },
+      'no-ui': { type: 'boolean', default: false },
+      db: { type: 'string' },
+      ...PROXY_OPTIONS,
+      quiet: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(START_USAGE);
+    return 0;
+  }
+  const listen = parseHostPort(values.listen, '--listen');
+  const ui = values['no-ui'] ? null : parseHostPort(values.ui, '--ui');
+  const dbPath = values.db === ':memory:' ? ':memory:' : resolvePath(values.db ?? defaultCaptureName());
+  const hopscope = await startHopscope({
+    dbPath,
+    listenHost: listen.host,
+    listenPort: listen.port,
+    ...proxyOptionsFrom(values),
+    onNotice: (message) => process.stderr.write(`${process.stdout.isTTY ? '\r\x1b[2K' : ''}hopscope: ${message}\n`),
+  });
+  let inspector: Inspector | null = null;
+  try {
+    inspector = ui
+      ? await startInspector({
+          db: hopscope.db,
+          sink: hopscope.sink,
+          bus: hopscope.bus,
+          host: ui.host,
+          port: ui.port,
+          proxyUrl: hopscope.proxyUrl,
+          caPath: hopscope.caCertPath,
+        })
+      : null;
+  } catch (err) {
+    await hopscope.close();
+    throw new Error(`cannot start the inspector on ${values.ui}: ${(err as Error).message} (use --ui HOST:PORT or --no-ui)`);
+  }
+  const lines = [`proxy: ${hopscope.proxyUrl}`, ...(inspector ? [`ui: ${inspector.url}`] : []), `ca: ${hopscope.caCertPath}`, `db: ${dbPath}`];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  const stopStatus = !values.quiet && process.stdout.isTTY ? startStatusLine(hopscope, process.stdout) : () => {};
+  await waitForSignal();
+  stopStatus();
+  await inspector?.close();
+  await hopscope.close();
+  return 0;
+}
+
+/** Resolves on the first SIGINT or SIGTERM; a second one exits at once. */
+function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        process.stderr.write(`hopscope: ${signal} again, exiting without waiting\n`);
+        process.exit(130);
+      }
+      stopping = true;
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+function defaultCaptureName(): string {
+  const stamp = new Date().toISOString().replace(/\.\d+Z$/, '').replace(/[-:]/g, '').replace('T', '-');
+  return `hopscope-${stamp}.sqlite`;
+}
+
