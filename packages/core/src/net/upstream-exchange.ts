@@ -55,7 +55,7 @@ export class UpstreamExchange implements ConnectionOwner {
   }
 
   start(): void {
-    this.res.once('finish', () => this.settle(null));
+    // 'close' follows 'finish' when the response went out whole, and comes alone when it did not.
     this.res.once('close', () => this.onClientClose());
     this.connect(false);
   }
@@ -204,7 +204,8 @@ export class UpstreamExchange implements ConnectionOwner {
   }
 
   private handle(events: Http1Event[]): void {
-    for (const event of events) {
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i];
       if (this.settled) return;
       if (this.responseDone) {
         this.reusable = false; // bytes after the response: nothing we asked for
@@ -219,7 +220,14 @@ export class UpstreamExchange implements ConnectionOwner {
           }
           break;
         case 'body':
-          this.onResponseBody(event.chunk);
+          if (events[i + 1]?.type === 'message-end' && !this.waitingForClientDrain) {
+            // The usual small response: body and end in one call, one write to the client.
+            this.body.onData('server', event.chunk);
+            this.onResponseEnd(event.chunk);
+            i++;
+          } else {
+            this.onResponseBody(event.chunk);
+          }
           break;
         case 'trailers':
           this.ctx.bus.emit({ kind: 'http.trailers', exchangeId: this.request.exchangeId, side: 'server', headers: event.headers });
@@ -273,7 +281,7 @@ export class UpstreamExchange implements ConnectionOwner {
     });
   }
 
-  private onResponseEnd(): void {
+  private onResponseEnd(lastBody?: Buffer): void {
     this.responseDone = true;
     // Anything still buffered after the message means the connection cannot be trusted again.
     try {
@@ -282,7 +290,8 @@ export class UpstreamExchange implements ConnectionOwner {
       this.reusable = false;
     }
     if (!this.requestDone) this.reusable = false; // the upstream answered before the body was all sent
-    this.res.end();
+    if (lastBody) this.res.end(lastBody);
+    else this.res.end();
     if (!this.requestDone && this.conn) {
       const conn = this.conn;
       this.conn = null;
@@ -314,7 +323,10 @@ export class UpstreamExchange implements ConnectionOwner {
   }
 
   private onClientClose(): void {
-    if (this.res.writableFinished) return;
+    if (this.res.writableFinished) {
+      this.settle(null);
+      return;
+    }
     this.settle({ reason: 'aborted', message: 'the client closed the connection before the response was complete' });
     this.dropConnection();
   }
