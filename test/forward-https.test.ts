@@ -4,7 +4,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestProxy, type TestProxy } from './helpers/proxy.js';
-import { startUpstream, upstreamCaFile, expiredTls, type TestUpstream } from './helpers/upstream.js';
+import { startUpstream, startTcpServer, upstreamCaFile, expiredTls, type TestUpstream } from './helpers/upstream.js';
 import { proxiedRequest } from './helpers/clients.js';
 import { recordEvents, type EventLog } from './helpers/events.js';
 import type { CaptureEvent, HttpCompleted, HttpFailed } from '../packages/core/src/capture/events.js';
@@ -88,6 +88,24 @@ describe('https:// absolute-form targets', { timeout: 30_000 }, () => {
       strictLog.stop();
       await strict.close();
       await insecure.close();
+    }
+  });
+
+  test('an upstream that accepts but never finishes the TLS handshake: 504 after the connect timeout', async () => {
+    const silent = await startTcpServer(() => {});
+    const impatient = await startTestProxy({ connectTimeoutMs: 300 });
+    const events = recordEvents(impatient.bus);
+    try {
+      const res = await proxiedRequest(impatient, `https://site.test:${silent.port}/never`);
+      assert.equal(res.status, 504);
+      assert.match(res.body.toString(), /did not answer in time/);
+      const done = await outcomeOf(events, '/never');
+      assert.equal((done as HttpFailed).error.reason, 'timeout');
+      assert.match((done as HttpFailed).error.message, /timed out after 300 ms/);
+    } finally {
+      events.stop();
+      await impatient.close();
+      await silent.close();
     }
   });
 });

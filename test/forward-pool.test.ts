@@ -233,4 +233,41 @@ describe('upstream pool of the active path', { timeout: 30_000 }, () => {
       await upstream.close();
     }
   });
+
+  test('an interim 100 Continue is relayed and is not taken for the start of the response', async () => {
+    const upstream = await startUpstream((_req, res, body) => res.end(`got ${body.length}`));
+    try {
+      const payload = Buffer.alloc(200_000, 7);
+      const { status, body, continued } = await new Promise<{ status: number; body: string; continued: boolean }>((resolve, reject) => {
+        let continued = false;
+        const req = http.request({
+          host: proxy.host,
+          port: proxy.port,
+          method: 'PUT',
+          path: `http://site.test:${upstream.port}/expect`,
+          headers: { Host: `site.test:${upstream.port}`, Expect: '100-continue', 'Content-Length': String(payload.length) },
+          agent: false,
+        });
+        req.on('error', reject);
+        req.on('continue', () => {
+          continued = true;
+          req.end(payload);
+        });
+        req.on('response', (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (t: string) => (text += t));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, continued }));
+        });
+      });
+      assert.equal(status, 200);
+      assert.equal(body, `got ${payload.length}`);
+      assert.ok(continued, 'the client saw the upstream\'s 100 Continue');
+      const done = await outcome(upstream.port, '/expect');
+      assert.equal(done.kind, 'http.completed');
+      const { requestEnd, responseStart } = done.timings;
+      assert.ok(requestEnd !== null && responseStart !== null && responseStart >= requestEnd, `response started ${responseStart} before the request ended ${requestEnd}`);
+    } finally {
+      await upstream.close();
+    }
+  });
 });

@@ -32,6 +32,8 @@ export class UpstreamExchange implements ConnectionOwner {
   private retried = false;
   private decoder!: Http1Decoder;
   private responseBytes = false;
+  /** When the bytes of the response head being read began to arrive. */
+  private headStart: number | null = null;
   private responseDone = false;
   private requestDone = false;
   private bodyStarted = false;
@@ -69,6 +71,7 @@ export class UpstreamExchange implements ConnectionOwner {
     this.decoder = new Http1Decoder('response', { maxHeaderBytes: this.ctx.config.maxHeaderBytes });
     this.decoder.expect(this.request.method);
     this.responseBytes = false;
+    this.headStart = null;
     this.reusable = true;
     this.conn = pooled ?? pool.dial(this.target);
     this.conn.attach(this);
@@ -185,10 +188,9 @@ export class UpstreamExchange implements ConnectionOwner {
   // ---- response ------------------------------------------------------------------------------
 
   onData(chunk: Buffer): void {
-    if (!this.responseBytes) {
-      this.responseBytes = true;
-      this.timings.responseStart ??= nowMs();
-    }
+    this.responseBytes = true;
+    // First byte of the final response head: interim 1xx heads do not count.
+    if (this.headStart === null && !this.res.headersSent) this.headStart = nowMs();
     this.responseTimer?.refresh();
     let events: Http1Event[];
     try {
@@ -214,6 +216,7 @@ export class UpstreamExchange implements ConnectionOwner {
       switch (event.type) {
         case 'response-head':
           if (event.informational) {
+            this.headStart = null;
             if (event.status === 100 && !this.request.clientIsHttp10) this.res.writeContinue();
           } else {
             this.onResponseHead(event.status, event.statusText, event.version, event.headers);
@@ -248,6 +251,7 @@ export class UpstreamExchange implements ConnectionOwner {
   private onResponseHead(status: number, statusText: string, version: Http1Version, headers: HeaderList): void {
     const conn = this.conn!;
     this.stopResponseTimer();
+    this.timings.responseStart = this.headStart ?? nowMs();
     this.reusable &&= keepsAlive(version, headers);
     this.ctx.bus.emit({
       kind: 'http.response',
