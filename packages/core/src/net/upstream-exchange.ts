@@ -12,7 +12,7 @@ import type { ConnectionOwner, UpstreamConnection, UpstreamTarget } from './upst
 import { connectionTokens, endToEndHeaders, pairsFromRaw } from './hop-by-hop.js';
 import { chunkSizeLine, lastChunk, type RequestBodyFraming } from './request-head.js';
 import { ExchangeBodyTap } from './exchange-body-tap.js';
-import { describeUpstreamFailure, statusForFailure } from './failure.js';
+import { describeUpstreamFailure, failureFromError, statusForFailure } from './failure.js';
 
 export interface UpstreamRequest {
   exchangeId: number;
@@ -73,7 +73,13 @@ export class UpstreamExchange implements ConnectionOwner {
     this.responseBytes = false;
     this.headStart = null;
     this.reusable = true;
-    this.conn = pooled ?? pool.dial(this.target);
+    try {
+      this.conn = pooled ?? pool.dial(this.target);
+    } catch (err) {
+      // net/tls refusing the options outright (never seen with what URL lets through)
+      this.fail(failureFromError(err, 'bad-request'));
+      return;
+    }
     this.conn.attach(this);
   }
 
@@ -234,7 +240,11 @@ export class UpstreamExchange implements ConnectionOwner {
           break;
         case 'trailers':
           this.ctx.bus.emit({ kind: 'http.trailers', exchangeId: this.request.exchangeId, side: 'server', headers: event.headers });
-          this.res.addTrailers(event.headers as unknown as http.OutgoingHttpHeaders);
+          try {
+            this.res.addTrailers(event.headers as unknown as http.OutgoingHttpHeaders);
+          } catch {
+            // a trailer Node will not send: it stays in the capture only
+          }
           break;
         case 'message-end':
           this.onResponseEnd();
