@@ -8,6 +8,7 @@ import type { CaptureEvent, Failure, HeaderList, Side } from '../capture/events.
 import type { BodySide } from './row-types.js';
 import { WsRowWriter } from './ws-writer.js';
 import { RemoteWriter } from './remote-writer.js';
+import { coalesceExchangeRows, ExchangeRowWriter, type ExchangeRowWrite } from './exchange-row-writer.js';
 import { H2RowWriter, type H2FrameSummary } from './h2-writer.js';
 import { H2FrameBudget } from './h2-frame-budget.js';
 
@@ -66,7 +67,7 @@ export interface BodyWrite {
   seq: number;
 }
 
-export type QueueItem = CaptureEvent | BodyWrite | H2FrameSummary;
+export type QueueItem = CaptureEvent | BodyWrite | H2FrameSummary | ExchangeRowWrite;
 
 const MiB = 1024 * 1024;
 /** Queued body bytes that trigger an early flush. */
@@ -334,6 +335,7 @@ function isEventError(err: unknown): boolean {
 export class BatchWriter {
   private readonly s;
   private readonly ws: WsRowWriter;
+  private readonly rows: ExchangeRowWriter;
   private readonly h2: H2RowWriter;
   private readonly tx: (batch: QueueItem[], onEventError: (err: unknown) => void) => Touched;
 
@@ -377,10 +379,11 @@ export class BatchWriter {
         VALUES (?, ?, ?, ?, ?, ?, ?)`),
     };
     this.ws = new WsRowWriter(db);
+    this.rows = new ExchangeRowWriter(db);
     this.h2 = new H2RowWriter(db);
     this.tx = db.transaction((batch: QueueItem[], onEventError: (err: unknown) => void) => {
       const touched: Touched = { exchangeIds: new Set(), connIds: new Set(), eventErrors: 0 };
-      for (const item of batch) {
+      for (const item of coalesceExchangeRows(batch)) {
         try {
           this.apply(item, touched);
         } catch (err) {
@@ -455,6 +458,9 @@ export class BatchWriter {
           tm.requestEnd, tm.responseStart, ...failure, e.seq, e.exchangeId).changes);
         break;
       }
+      case 'exchange.row':
+        exch(e.request.exchangeId, this.rows.write(e));
+        break;
       case 'body.write': {
         const data = e.chunks.length === 1 ? e.chunks[0] : Buffer.concat(e.chunks, e.stored);
         const blob = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
