@@ -12,6 +12,10 @@ import { startTcpServer, startUpstream, upstreamCaFile, type TestUpstream } from
 import { proxiedRequest } from './helpers/clients.js';
 import { recordEvents, type EventLog } from './helpers/events.js';
 import type { CaptureEvent, HttpCompleted, HttpFailed } from '../packages/core/src/capture/events.js';
+import { UpstreamPool } from '../packages/core/src/net/upstream-pool.js';
+import type { ConnectionOwner, UpstreamTarget } from '../packages/core/src/net/upstream-connection.js';
+import { lookupWithMap } from '../packages/core/src/net/dialer.js';
+import { ResolveMap } from '../packages/core/src/net/resolve-map.js';
 
 interface RawConnection {
   socket: net.Socket;
@@ -267,6 +271,38 @@ describe('upstream pool of the active path', { timeout: 30_000 }, () => {
       const { requestEnd, responseStart } = done.timings;
       assert.ok(requestEnd !== null && responseStart !== null && responseStart >= requestEnd, `response started ${responseStart} before the request ended ${requestEnd}`);
     } finally {
+      await upstream.close();
+    }
+  });
+});
+
+describe('UpstreamPool on its own', { timeout: 10_000 }, () => {
+  test('an idle connection is closed once it has been idle for the idle timeout', async () => {
+    const upstream = await rawUpstream((conn) => conn.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'));
+    const pool = new UpstreamPool({ lookup: lookupWithMap(new ResolveMap()), connectTimeoutMs: 1_000, rejectUnauthorized: true, idleTimeoutMs: 100 });
+    const target: UpstreamTarget = { scheme: 'http', host: '127.0.0.1', port: upstream.port, key: `http://127.0.0.1:${upstream.port}` };
+    try {
+      const conn = pool.dial(target);
+      await new Promise<void>((resolve, reject) => {
+        const owner: ConnectionOwner = {
+          onReady: () => conn.socket.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${upstream.port}\r\n\r\n`),
+          onData: () => {
+            pool.release(conn);
+            resolve();
+          },
+          onEnd: () => {},
+          onDrain: () => {},
+          onClose: (failure) => reject(new Error(failure.message)),
+        };
+        conn.attach(owner);
+      });
+      assert.equal(pool.idleCount(target.key), 1);
+      const served = upstream.connections[0].socket;
+      if (!served.readableEnded) await once(served, 'end'); // the sweep closes it: no fixed wait
+      assert.equal(pool.idleCount(target.key), 0);
+      assert.equal(pool.acquire(target), null, 'nothing stale is handed out');
+    } finally {
+      pool.destroy();
       await upstream.close();
     }
   });

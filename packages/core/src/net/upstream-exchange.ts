@@ -262,7 +262,8 @@ export class UpstreamExchange implements ConnectionOwner {
     const conn = this.conn!;
     this.stopResponseTimer();
     this.timings.responseStart = this.headStart ?? nowMs();
-    this.reusable &&= keepsAlive(version, headers);
+    const tokens = connectionTokens(headers);
+    this.reusable &&= !tokens.has('close') && (version === '1.1' || tokens.has('keep-alive')); // RFC 9112 §9.3
     this.ctx.bus.emit({
       kind: 'http.response',
       exchangeId: this.request.exchangeId,
@@ -358,11 +359,4 @@ export class UpstreamExchange implements ConnectionOwner {
     this.stopResponseTimer();
     this.onSettled(failure);
   }
-}
-
-/** Whether the upstream lets the connection carry another request (RFC 9112 §9.3). */
-function keepsAlive(version: Http1Version, headers: HeaderList): boolean {
-  const tokens = connectionTokens(headers);
-  if (tokens.has('close')) return false;
-  return version === '1.1' || tokens.has('keep-alive');
 }

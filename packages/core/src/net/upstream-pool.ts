@@ -38,11 +38,8 @@ export class UpstreamPool {
 
   /** An idle connection to the target's origin, now owned by the caller, or null. */
   acquire(target: UpstreamTarget): UpstreamConnection | null {
-    const stack = this.idle.get(target.key);
-    if (!stack) return null;
-    const conn = stack.pop();
-    if (stack.length === 0) this.idle.delete(target.key);
-    return conn ?? null;
+    // An emptied stack stays in the map (the sweep drops it): no churn at low concurrency.
+    return this.idle.get(target.key)?.pop() ?? null;
   }
 
   /** A new connection to the target, owned by the caller; it reports readiness to its owner. */
@@ -114,7 +111,7 @@ export class UpstreamPool {
       while (stack.length > 0 && stack[0].idleSince <= oldest) stack.shift()!.destroy();
       if (stack.length === 0) this.idle.delete(key);
     }
-    if (this.idle.size === 0 && this.sweepTimer) {
+    if (this.idleCount() === 0 && this.sweepTimer) {
       clearInterval(this.sweepTimer);
       this.sweepTimer = null;
     }
@@ -126,7 +123,6 @@ export class UpstreamPool {
     if (!stack) return;
     const i = stack.indexOf(conn);
     if (i >= 0) stack.splice(i, 1);
-    if (stack.length === 0) this.idle.delete(conn.target.key);
   }
 
   private keepSession(key: string, session: Buffer): void {
