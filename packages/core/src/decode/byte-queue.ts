@@ -1,5 +1,6 @@
-// A queue of received buffers that decoders read from. It copies only when a read spans more
-// than one buffer; body bytes can be taken as views into the pushed buffers.
+// A queue of received buffers that the decoders (HTTP/1, HTTP/2, WebSocket) read from. It copies
+// only when a read spans more than one buffer; body bytes can be taken as views into the pushed
+// buffers, or copied out when a decoder must not alias what the relay forwards.
 
 export class ByteQueue {
   private chunks: Buffer[] = [];
@@ -69,6 +70,16 @@ export class ByteQueue {
   consumeUpTo(max: number): Buffer {
     if (this.total === 0 || max <= 0) return Buffer.alloc(0);
     return this.take(Math.min(max, this.chunks[this.first].length));
+  }
+
+  /** Removes the first `n` bytes, copying them into `target` at `targetOffset`. */
+  copyInto(target: Buffer, targetOffset: number, n: number): void {
+    let written = 0;
+    while (written < n) {
+      const piece = this.take(Math.min(n - written, this.chunks[this.first].length));
+      piece.copy(target, targetOffset + written);
+      written += piece.length;
+    }
   }
 
   skip(n: number): void {

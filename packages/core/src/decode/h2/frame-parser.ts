@@ -2,7 +2,7 @@
 // Frames that lie inside one pushed chunk are returned as views into it (no copy); the caller
 // must not reuse a chunk's memory after pushing it. A frame is held until it is complete, so
 // memory per parser is bounded by maxFrameSize plus the header block being assembled.
-import { ChunkQueue } from './chunk-queue.js';
+import { ByteQueue } from '../byte-queue.js';
 import { type FrameHeader, decodePayload, hasValidLength } from './frame-payload.js';
 import { type H2Frame, type PriorityInfo, FrameType, H2DecodeError, frameTypeName } from './frame-types.js';
 
@@ -60,7 +60,7 @@ const STREAM_REQUIRED = new Set<number>([
 const CONNECTION_ONLY = new Set<number>([FrameType.SETTINGS, FrameType.PING, FrameType.GOAWAY]);
 
 export class H2FrameParser {
-  private readonly queue = new ChunkQueue();
+  private readonly queue = new ByteQueue();
   private state: 'preface' | 'header' | 'payload';
   private maxFrameSize: number;
   private readonly maxHeaderBlockSize: number;
@@ -108,12 +108,12 @@ export class H2FrameParser {
     for (;;) {
       if (this.state === 'preface') {
         if (!this.matchPreface()) return;
-        this.queue.take(CONNECTION_PREFACE.length);
+        this.queue.consume(CONNECTION_PREFACE.length);
         events.push({ type: 'preface' });
         this.state = 'header';
       } else if (this.state === 'header') {
         if (this.queue.length < FRAME_HEADER_SIZE) return;
-        const raw = this.queue.take(FRAME_HEADER_SIZE);
+        const raw = this.queue.consume(FRAME_HEADER_SIZE);
         this.header = {
           length: raw.readUIntBE(0, 3),
           type: raw[3],
@@ -125,7 +125,7 @@ export class H2FrameParser {
       } else {
         const header = this.header!;
         if (this.queue.length < header.length) return;
-        const frame = decodePayload(header, this.queue.take(header.length));
+        const frame = decodePayload(header, this.queue.consume(header.length));
         const block = this.assemble(frame);
         events.push({ type: 'frame', frame });
         if (block) events.push(block);

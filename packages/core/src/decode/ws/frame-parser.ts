@@ -3,7 +3,7 @@
 // split anywhere across pushes decodes the same. Payloads are copied out and unmasked up to
 // maxFramePayload; the rest is counted and skipped, so memory per parser stays bounded.
 import type { Side } from '../../capture/events.js';
-import { WsChunkQueue } from './chunk-queue.js';
+import { ByteQueue } from '../byte-queue.js';
 import { WsDecodeError } from './ws-errors.js';
 
 export const WsOpcode = {
@@ -84,7 +84,7 @@ export class WsFrameParser {
   private readonly side: Side;
   private readonly maxFramePayload: number;
   private readonly rsvMask: number;
-  private readonly queue = new WsChunkQueue();
+  private readonly queue = new ByteQueue();
   private state = State.ReadHeader;
   private failure: WsDecodeError | null = null;
 
@@ -139,12 +139,12 @@ export class WsFrameParser {
         return this.readHeader(out);
       case State.ReadLength16: {
         if (this.queue.length < 2) return false;
-        this.setLength(this.queue.take(2).readUInt16BE(0), out);
+        this.setLength(this.queue.consume(2).readUInt16BE(0), out);
         return true;
       }
       case State.ReadLength64: {
         if (this.queue.length < 8) return false;
-        const bytes = this.queue.take(8);
+        const bytes = this.queue.consume(8);
         const high = bytes.readUInt32BE(0);
         if (high & 0x80000000) throw new WsDecodeError('bad-length', '64-bit payload length with the top bit set');
         if (high > 0x1fffff) throw new WsDecodeError('bad-length', 'payload length beyond 2^53 bytes');
@@ -153,7 +153,7 @@ export class WsFrameParser {
       }
       case State.ReadMask: {
         if (this.queue.length < 4) return false;
-        this.maskKey = Buffer.from(this.queue.take(4));
+        this.maskKey = Buffer.from(this.queue.consume(4));
         this.startPayload(out);
         return true;
       }
@@ -164,7 +164,7 @@ export class WsFrameParser {
 
   private readHeader(out: WsFrame[]): boolean {
     if (this.queue.length < 2) return false;
-    const head = this.queue.take(2);
+    const head = this.queue.consume(2);
     const b0 = head[0];
     const b1 = head[1];
     const opcode = b0 & 0x0f;
