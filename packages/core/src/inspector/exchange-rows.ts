@@ -5,7 +5,7 @@ import type Database from 'better-sqlite3';
 import type { FailureReason, HttpProtocol } from '../capture/events.js';
 import { filterToSql, WEBSOCKET_SQL } from '../filter/to-sql.js';
 import type { FilterExpr } from '../filter/ast.js';
-import type { ExchangeState } from '../store/row-types.js';
+import { toSummary } from '../store/queries.js';
 import type { ConnectionSummary, ExchangeRow } from './protocol.js';
 
 type Db = Database.Database;
@@ -129,23 +129,7 @@ export function connectionExchangeIds(db: Db, connectionId: number, limit = 1000
 
 function toRow(r: Row): ExchangeRow {
   return {
-    id: r.id as number,
-    connectionId: r.connection_id as number,
-    streamId: r.stream_id as number | null,
-    protocol: r.protocol as HttpProtocol,
-    method: r.method as string,
-    url: r.url as string,
-    host: r.host as string,
-    status: r.status as number | null,
-    statusText: r.status_text as string | null,
-    responseContentType: r.response_content_type as string | null,
-    state: r.state as ExchangeState,
-    startedAt: r.started_at as number,
-    completedAt: r.completed_at as number | null,
-    requestBodySize: r.request_body_size as number | null,
-    responseBodySize: r.response_body_size as number | null,
-    errorReason: r.error_reason as FailureReason | null,
-    lastSeq: r.last_seq as number,
+    ...toSummary(r),
     target: r.target as string,
     scheme: r.scheme as 'http' | 'https',
     port: r.port as number,

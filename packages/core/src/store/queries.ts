@@ -182,7 +182,8 @@ function tlsLeg(r: Row, leg: 'client' | 'upstream'): TlsLegDetail | null {
   };
 }
 
-function toSummary(r: Row): ExchangeSummary {
+/** A list row of `exchanges` (snake_case SQL) as an ExchangeSummary; other readers extend it. */
+export function toSummary(r: Row): ExchangeSummary {
   return {
     id: r.id as number,
     connectionId: r.connection_id as number,
