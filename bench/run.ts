@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { runWsBench } from './ws-bench.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -175,7 +176,12 @@ async function main(): Promise<void> {
   report('HTTP/2 intercepted, h2 tap on (vs direct)', h2Direct, h2Tapped);
   report('HTTP/2 intercepted, h2 tap on (vs tap off)', h2Untapped, h2Tapped);
 
+  const wsProxy = await startProxy('ws');
+  const wsNotes = await runWsBench({ seconds: SECONDS, proxyPort: wsProxy.port, startNode, startProxy, report, progress });
+
   printTable();
+  console.log('\nWebSocket memory (a fresh intercepting proxy, capture on):');
+  for (const line of wsNotes) console.log(`  ${line}`);
   console.log('\nhopscope peak RSS (each proxy process, capture on):');
   console.log(`  plain HTTP/1.1 proxy:        ${peakRssMiB(plain.child.pid!).toFixed(0)} MiB`);
   console.log(`  CONNECT passthrough proxy:   ${peakRssMiB(blind.child.pid!).toFixed(0)} MiB`);

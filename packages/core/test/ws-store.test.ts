@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CaptureBus } from '../src/capture/bus.js';
-import type { NewCaptureEvent, Side } from '../src/capture/events.js';
+import type { NewCaptureEvent, Side, WsFrameHeader } from '../src/capture/events.js';
 import Database from 'better-sqlite3';
 import { openStore } from '../src/store/open-store.js';
 import { APPLICATION_ID, MIGRATIONS } from '../src/store/schema.js';
@@ -39,11 +39,11 @@ function handshake(emit: (e: NewCaptureEvent) => void, exchangeId: number, connI
   });
 }
 
-function frame(exchangeId: number, side: Side, messageIndex: number, frameIndex: number, fin: boolean, opcode: number, length: number): NewCaptureEvent {
+function frame(side: Side, frameIndex: number, fin: boolean, opcode: number, length: number): WsFrameHeader {
   const masked = side === 'client';
   return {
-    kind: 'ws.frame', exchangeId, connId: 1, side, messageIndex, frameIndex, fin, rsv1: frameIndex === 0 && opcode === 1, rsv2: false,
-    rsv3: false, opcode, masked, maskKey: masked ? '0a0b0c0d' : null, payloadLength: length, wireSize: length + (masked ? 6 : 2),
+    time: 1_700_000_000_000, fin, rsv1: frameIndex === 0 && opcode === 1, rsv2: false, rsv3: false, opcode, masked,
+    maskKey: masked ? '0a0b0c0d' : null, payloadLength: length, wireSize: length + (masked ? 6 : 2),
   };
 }
 
@@ -51,7 +51,8 @@ function message(exchangeId: number, side: Side, messageIndex: number, payload: 
   return {
     kind: 'ws.message', exchangeId, connId: 1, side, messageIndex, opcode: 1, fin: true, frames: 1, wireSize: payload.length + 6,
     payloadSize: payload.length, decodedSize: payload.length, compressed: false, payload, truncated: false, utf8Valid: true,
-    closeCode: null, closeReason: null, time: 1_700_000_000_000 + messageIndex, ...extra,
+    closeCode: null, closeReason: null, time: 1_700_000_000_000 + messageIndex,
+    frameHeaders: [frame(side, 0, true, extra.opcode ?? 1, payload.length)], ...extra,
   };
 }
 
@@ -59,11 +60,9 @@ describe('WebSocket rows in the capture store', { timeout: 10_000 }, () => {
   test('a WebSocket, its messages in order with payloads, its frames, and how it closed', () => {
     const { db, sink, emit, commits, errors } = setup();
     handshake(emit, 5, 1);
-    emit(frame(5, 'client', 0, 0, false, 1, 3));
-    emit(frame(5, 'server', 1, 0, true, 9, 0));
     emit(message(5, 'server', 1, Buffer.alloc(0), { opcode: 9, utf8Valid: null }));
-    emit(frame(5, 'client', 0, 1, true, 0, 4));
-    emit(message(5, 'client', 0, Buffer.from('hello!!'), { frames: 2, compressed: true, payloadSize: 7, decodedSize: 7 }));
+    const fragments = [frame('client', 0, false, 1, 3), frame('client', 1, true, 0, 4)];
+    emit(message(5, 'client', 0, Buffer.from('hello!!'), { frames: 2, compressed: true, payloadSize: 7, decodedSize: 7, frameHeaders: fragments }));
     emit(message(5, 'server', 2, Buffer.from([0x03, 0xe8, 0x62, 0x79, 0x65]), { opcode: 8, closeCode: 1000, closeReason: 'bye' }));
     emit({
       kind: 'ws.closed', exchangeId: 5, connId: 1, closedBy: 'server', closeCode: 1000, closeReason: 'bye', clean: false,
@@ -153,5 +152,21 @@ describe('WebSocket rows in the capture store', { timeout: 10_000 }, () => {
     assert.equal(listWsMessages(upgraded.db, 1, { limit: 5 })[0].data?.toString(), 'after the upgrade');
     await upgraded.sink.close();
     upgraded.db.close();
+  });
+
+  test('written from the worker thread: payloads that are views into shared buffers arrive whole and separate', async () => {
+    const path = join(dir, 'worker.sqlite');
+    const { db, sink, emit } = setup(path, { workerPath: path });
+    handshake(emit, 7, 1);
+    const slab = Buffer.from('aaaabbbbccccdddd');
+    for (let i = 0; i < 4; i++) emit(message(7, i % 2 ? 'server' : 'client', i, slab.subarray(i * 4, i * 4 + 4)));
+    await sink.flush();
+    assert.equal(slab.toString(), 'aaaabbbbccccdddd', 'the emitted payloads were not moved away');
+    await sink.close();
+    const reader = openStore(path);
+    assert.deepEqual(listWsMessages(reader.db, 7, { limit: 10 }).map((m) => m.data?.toString()), ['aaaa', 'bbbb', 'cccc', 'dddd']);
+    assert.equal(listWsFrames(reader.db, 7, 3).length, 1);
+    reader.db.close();
+    db.close();
   });
 });

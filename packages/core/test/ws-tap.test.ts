@@ -35,15 +35,19 @@ function play(tap: WsTap, steps: Step[], cut: (bytes: Buffer) => Buffer[] = (b) 
 
 /** One short line per event (time and seq left out), so whole runs compare at a glance. */
 function summary(events: CaptureEvent[]): string[] {
-  return events.map((e) => {
+  return events.flatMap((e) => {
     switch (e.kind) {
       case 'ws.opened':
         return `opened ${e.exchangeId} ${e.subprotocol} ${e.deflate ? JSON.stringify(e.deflate) : 'no-deflate'}`;
-      case 'ws.frame':
-        return `frame ${e.side} #${e.messageIndex}.${e.frameIndex} op${e.opcode} fin=${+e.fin} rsv1=${+e.rsv1} mask=${e.maskKey} len=${e.payloadLength} wire=${e.wireSize}`;
       case 'ws.message': {
         const body = e.opcode === 2 ? `${e.payload.byteLength}B` : JSON.stringify(Buffer.from(e.payload).toString('utf8'));
-        return `message ${e.side} #${e.messageIndex} op${e.opcode} fin=${+e.fin} frames=${e.frames} wire=${e.wireSize} payload=${e.payloadSize} decoded=${e.decodedSize} z=${+e.compressed} trunc=${+e.truncated} utf8=${e.utf8Valid} close=${e.closeCode}/${e.closeReason} ${body}`;
+        const frames = (e.frameHeaders ?? []).map(
+          (f, i) => `frame ${e.side} #${e.messageIndex}.${i} op${f.opcode} fin=${+f.fin} rsv1=${+f.rsv1} mask=${f.maskKey} len=${f.payloadLength} wire=${f.wireSize}`,
+        );
+        return [
+          ...frames,
+          `message ${e.side} #${e.messageIndex} op${e.opcode} fin=${+e.fin} frames=${e.frames} wire=${e.wireSize} payload=${e.payloadSize} decoded=${e.decodedSize} z=${+e.compressed} trunc=${+e.truncated} utf8=${e.utf8Valid} close=${e.closeCode}/${e.closeReason} ${body}`,
+        ];
       }
       case 'ws.closed':
         return `closed by=${e.closedBy} ${e.closeCode}/${e.closeReason} clean=${e.clean} error=${e.error?.reason ?? null} msgs=${e.messagesFromClient}/${e.messagesFromServer} bytes=${e.bytesFromClient}/${e.bytesFromServer}`;
@@ -85,9 +89,9 @@ describe('WebSocket tap', { timeout: 10_000 }, () => {
     const expected = summary(whole.events);
     assert.deepEqual(expected, [
       'opened 42 chat no-deflate',
-      'frame client #0.0 op1 fin=0 rsv1=0 mask=37fa213d len=3 wire=9',
       'frame client #1.0 op9 fin=1 rsv1=0 mask=37fa213d len=13 wire=19',
       'message client #1 op9 fin=1 frames=1 wire=19 payload=13 decoded=13 z=0 trunc=0 utf8=null close=null/null "are you there"',
+      'frame client #0.0 op1 fin=0 rsv1=0 mask=37fa213d len=3 wire=9',
       'frame client #0.1 op0 fin=0 rsv1=0 mask=37fa213d len=4 wire=10',
       'frame client #0.2 op0 fin=1 rsv1=0 mask=37fa213d len=6 wire=12',
       'message client #0 op1 fin=1 frames=3 wire=31 payload=13 decoded=13 z=0 trunc=0 utf8=true close=null/null "Hello, wörld"',

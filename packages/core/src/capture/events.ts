@@ -262,16 +262,13 @@ export interface WsOpened extends EventBase {
   deflate: { client: WsDeflateParams; server: WsDeflateParams } | null;
 }
 
-/** One frame as it went over the wire (its payload belongs to the message). */
-export interface WsFrameSeen extends EventBase {
-  kind: 'ws.frame';
-  exchangeId: number;
-  connId: number;
-  side: Side;
-  /** The message this frame belongs to (see WsMessageDecoded.messageIndex). */
-  messageIndex: number;
-  /** Position of the frame in its message, from 0. */
-  frameIndex: number;
+/**
+ * One frame of a message as it went over the wire (its payload belongs to the message). Frames
+ * travel inside their message's event: one event per message, not one per frame as well.
+ */
+export interface WsFrameHeader {
+  /** Epoch milliseconds when the frame was complete. */
+  time: number;
   fin: boolean;
   rsv1: boolean;
   rsv2: boolean;
@@ -315,6 +312,8 @@ export interface WsMessageDecoded extends EventBase {
   /** Close messages: the code (null when the frame had no payload) and reason. */
   closeCode: number | null;
   closeReason: string | null;
+  /** Its frames in wire order (the first 1,024; `frames` counts them all). The tap always sets it. */
+  frameHeaders?: WsFrameHeader[];
 }
 
 /** The WebSocket ended: how, and what went over it. */
@@ -458,7 +457,6 @@ export type CaptureEvent =
   | HttpFailed
   | DecodeFailed
   | WsOpened
-  | WsFrameSeen
   | WsMessageDecoded
   | WsClosed
   | H2FrameSeen

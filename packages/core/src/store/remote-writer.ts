@@ -3,6 +3,7 @@
 // thread that forwards traffic. Results come back in order.
 import { Worker } from 'node:worker_threads';
 import type { QueueItem, Touched } from './sqlite-sink.js';
+import { packWsMessage } from './ws-writer.js';
 
 export interface RemoteResult {
   touched: Touched | null;
@@ -37,6 +38,7 @@ export class RemoteWriter {
     const id = this.nextId++;
     const transfer: ArrayBuffer[] = [];
     const items = batch.map((item) => {
+      if (item.kind === 'ws.message') return packWsMessage(item);
       if (item.kind !== 'body.write' || item.chunks.length === 0) return item;
       // One buffer of its own per body, moved (not copied) to the worker.
       const data = new Uint8Array(new ArrayBuffer(item.stored));

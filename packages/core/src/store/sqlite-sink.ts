@@ -167,12 +167,7 @@ export class SqliteSink {
     if (this.pendingBodyBytes + take > this.pendingBodyLimit) take = 0;
     this.pendingBodyBytes += take;
     this.queuedBodyBytes += take;
-    // A payload that is a view into a larger buffer (a pool slab) gets its own: queued or posted to
-    // a worker, the view would carry the whole buffer with it.
-    const own = (bytes: Uint8Array) => (bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes));
-    const payload = own(take === size ? event.payload : event.payload.subarray(0, take));
-    if (take === size) return payload === event.payload ? event : { ...event, payload };
-    return { ...event, payload, truncated: true };
+    return take === size ? event : { ...event, payload: event.payload.subarray(0, take), truncated: true };
   }
 
   private byConn(connId: number): Set<number> {
@@ -468,7 +463,6 @@ export class BatchWriter {
         break;
       }
       case 'ws.opened':
-      case 'ws.frame':
       case 'ws.message':
       case 'ws.closed':
         exch(e.exchangeId, this.ws.apply(e));

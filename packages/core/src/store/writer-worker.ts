@@ -2,6 +2,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { BatchWriter, type QueueItem } from './sqlite-sink.js';
+import { unpackWsMessage, type PackedWsMessage } from './ws-writer.js';
 
 const db = new Database((workerData as { path: string }).path);
 db.pragma('journal_mode = WAL');
@@ -18,7 +19,8 @@ parentPort!.on('message', (message: { id: number; batch: QueueItem[] } | { close
   const eventErrors: string[] = [];
   try {
     writer ??= new BatchWriter(db);
-    const touched = writer.write(message.batch, (err) => eventErrors.push((err as Error)?.message ?? String(err)));
+    const batch = message.batch.map((item) => (item.kind === ('ws.packed' as string) ? unpackWsMessage(item as unknown as PackedWsMessage) : item));
+    const touched = writer.write(batch, (err) => eventErrors.push((err as Error)?.message ?? String(err)));
     parentPort!.postMessage({ id: message.id, touched, eventErrors });
   } catch (err) {
     parentPort!.postMessage({ id: message.id, touched: null, error: (err as Error)?.message ?? String(err), eventErrors });

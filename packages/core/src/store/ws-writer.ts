@@ -1,9 +1,9 @@
 // The SQL for WebSocket capture events (websockets, ws_messages, ws_frames), used by the sink's
 // batch writer inside its transaction. Runs wherever the batch writer runs (inline or a worker).
 import type Database from 'better-sqlite3';
-import type { WsClosed, WsFrameSeen, WsMessageDecoded, WsOpened } from '../capture/events.js';
+import type { WsClosed, WsMessageDecoded, WsOpened } from '../capture/events.js';
 
-export type WsEvent = WsOpened | WsFrameSeen | WsMessageDecoded | WsClosed;
+export type WsEvent = WsOpened | WsMessageDecoded | WsClosed;
 
 const flag = (value: boolean) => (value ? 1 : 0);
 
@@ -31,23 +31,67 @@ export class WsRowWriter {
       error_reason = ?, error_message = ?, error_code = ?, last_seq = ? WHERE exchange_id = ?`);
   }
 
-  /** Writes one event; returns the number of rows it changed. */
+  /** Writes one event (a message with its frames); returns the number of rows it changed. */
   apply(e: WsEvent): number {
     switch (e.kind) {
       case 'ws.opened':
         return this.opened.run(e.exchangeId, e.connId, e.time, e.subprotocol, e.extensions, e.deflate ? JSON.stringify(e.deflate) : null, e.seq)
           .changes;
-      case 'ws.frame':
-        return this.frame.run(e.exchangeId, e.messageIndex, e.frameIndex, e.side, flag(e.fin), flag(e.rsv1), flag(e.rsv2), flag(e.rsv3),
-          e.opcode, flag(e.masked), e.maskKey, e.payloadLength, e.wireSize, e.time, e.seq).changes;
-      case 'ws.message':
-        return this.message.run(e.exchangeId, e.messageIndex, e.side, e.opcode, flag(e.fin), e.frames, e.wireSize, e.payloadSize,
+      case 'ws.message': {
+        let changes = this.message.run(e.exchangeId, e.messageIndex, e.side, e.opcode, flag(e.fin), e.frames, e.wireSize, e.payloadSize,
           e.decodedSize, flag(e.compressed), flag(e.truncated), e.utf8Valid === null ? null : flag(e.utf8Valid), e.closeCode,
           e.closeReason, e.time, e.seq, blob(e.payload)).changes;
+        const frames = e.frameHeaders ?? [];
+        for (let i = 0; i < frames.length; i++) {
+          const f = frames[i];
+          changes += this.frame.run(e.exchangeId, e.messageIndex, i, e.side, flag(f.fin), flag(f.rsv1), flag(f.rsv2), flag(f.rsv3), f.opcode,
+            flag(f.masked), f.maskKey, f.payloadLength, f.wireSize, f.time, e.seq).changes;
+        }
+        return changes;
+      }
       case 'ws.closed':
         return this.closed.run(e.time, e.closedBy, e.closeCode, e.closeReason, flag(e.clean), e.messagesFromClient, e.messagesFromServer,
           e.bytesFromClient, e.bytesFromServer, e.error?.reason ?? null, e.error?.message ?? null, e.error?.code ?? null, e.seq,
           e.exchangeId).changes;
     }
   }
+}
+
+/**
+ * A ws.message as a flat array for the trip to the writer thread: structured cloning writes every
+ * property name of every object, which made posting a small message cost more than storing it.
+ */
+export interface PackedWsMessage {
+  kind: 'ws.packed';
+  v: unknown[];
+}
+
+export function packWsMessage(e: WsMessageDecoded): PackedWsMessage {
+  const frames: unknown[] = [];
+  for (const f of e.frameHeaders ?? []) frames.push(f.time, f.fin, f.rsv1, f.rsv2, f.rsv3, f.opcode, f.masked, f.maskKey, f.payloadLength, f.wireSize);
+  return {
+    kind: 'ws.packed',
+    v: [e.seq, e.time, e.exchangeId, e.connId, e.side, e.messageIndex, e.opcode, e.fin, e.frames, e.wireSize, e.payloadSize, e.decodedSize,
+      e.compressed, e.payload, e.truncated, e.utf8Valid, e.closeCode, e.closeReason, frames],
+  };
+}
+
+export function unpackWsMessage(p: PackedWsMessage): WsMessageDecoded {
+  const v = p.v;
+  const f = v[18] as unknown[];
+  const frameHeaders: NonNullable<WsMessageDecoded['frameHeaders']> = [];
+  for (let i = 0; i < f.length; i += 10) {
+    frameHeaders.push({
+      time: f[i] as number, fin: f[i + 1] as boolean, rsv1: f[i + 2] as boolean, rsv2: f[i + 3] as boolean, rsv3: f[i + 4] as boolean,
+      opcode: f[i + 5] as number, masked: f[i + 6] as boolean, maskKey: f[i + 7] as string | null, payloadLength: f[i + 8] as number,
+      wireSize: f[i + 9] as number,
+    });
+  }
+  return {
+    kind: 'ws.message', seq: v[0] as number, time: v[1] as number, exchangeId: v[2] as number, connId: v[3] as number,
+    side: v[4] as WsMessageDecoded['side'], messageIndex: v[5] as number, opcode: v[6] as number, fin: v[7] as boolean,
+    frames: v[8] as number, wireSize: v[9] as number, payloadSize: v[10] as number, decodedSize: v[11] as number,
+    compressed: v[12] as boolean, payload: v[13] as Uint8Array, truncated: v[14] as boolean, utf8Valid: v[15] as boolean | null,
+    closeCode: v[16] as number | null, closeReason: v[17] as string | null, frameHeaders,
+  };
 }

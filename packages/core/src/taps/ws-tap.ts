@@ -1,12 +1,12 @@
 // The WebSocket tap: one object per WebSocket, fed the bytes the relay forwards after the handshake
 // (the 101 of an HTTP/1.1 Upgrade, or the DATA of an RFC 8441 stream). Per direction a frame parser
 // and a message assembler run synchronously; with permessage-deflate an inflater per direction
-// works off the hot path and hands messages back in wire order. Each frame and message becomes a
-// capture event as soon as it is decoded. A protocol error is reported once (decode.failed) and
+// works off the hot path and hands messages back in wire order. Each message becomes a capture
+// event (with its frames' headers) as soon as it is decoded. A protocol error is reported once (decode.failed) and
 // the tap only counts bytes from then on: it never changes or holds up what is relayed.
 import type { CaptureBus } from '../capture/bus.js';
 import { nowMs } from '../capture/clock.js';
-import type { Failure, HeaderList, Side, WsDeflateParams } from '../capture/events.js';
+import type { Failure, HeaderList, Side, WsDeflateParams, WsFrameHeader } from '../capture/events.js';
 import { extensionsIn, negotiateDeflate } from '../decode/ws/extensions.js';
 import { type WsFrame, WsFrameParser, isControlOpcode } from '../decode/ws/frame-parser.js';
 import { type InflateLimiter, WsInflater } from '../decode/ws/inflater.js';
@@ -25,7 +25,7 @@ export interface WsTapOptions {
   payloadLimit: number;
   /** Compressed bytes kept per message to inflate it; a longer one loses the deflate context. Default 16 MiB. */
   maxCompressedPayload?: number;
-  /** Frames per message reported as ws.frame; the rest are only counted. Default 1024. */
+  /** Frame headers kept per message; the rest are only counted. Default 1024. */
   maxFramesPerMessage?: number;
   /** Bounds concurrent inflation; default: the process-wide limiter. */
   inflateLimiter?: InflateLimiter;
@@ -38,6 +38,7 @@ const DEFAULT_MAX_FRAMES = 1024;
 interface Pending {
   index: number;
   time: number;
+  headers: WsFrameHeader[];
   /** Left open when its side ended: failing to inflate it is not a protocol error. */
   unfinished: boolean;
 }
@@ -48,9 +49,10 @@ interface Direction {
   assembler: WsMessageAssembler;
   inflater: WsInflater | null;
   pending: Pending[];
-  /** Index and frame count of the fragmented message being received. */
+  /** Index, frame count and frame headers of the fragmented message being received. */
   openIndex: number;
   openFrames: number;
+  openHeaders: WsFrameHeader[];
   messages: number;
   bytes: number;
   ended: boolean;
@@ -166,6 +168,7 @@ export class WsTap implements Tap {
       pending: [],
       openIndex: -1,
       openFrames: 0,
+      openHeaders: [],
       messages: 0,
       bytes: 0,
       ended: false,
@@ -177,11 +180,11 @@ export class WsTap implements Tap {
         {
           message: (message) => {
             const p = dir.pending.shift()!;
-            this.emitMessage(dir, message, p.index, p.time);
+            this.emitMessage(dir, message, p.index, p.time, p.headers);
           },
           error: (err, partial) => {
             const p = dir.pending.shift();
-            if (partial && p) this.emitMessage(dir, partial, p.index, p.time);
+            if (partial && p) this.emitMessage(dir, partial, p.index, p.time, p.headers);
             if (p?.unfinished) return;
             const code = err instanceof WsDecodeError ? err.code : 'internal';
             this.fail(side, code, err.message);
@@ -199,50 +202,36 @@ export class WsTap implements Tap {
 
   private onFrame(dir: Direction, frame: WsFrame, time: number): void {
     const wire = dir.assembler.push(frame); // throws on a sequencing violation
-    let index: number;
-    let frameIndex: number;
-    if (frame.opcode === 0) {
-      index = dir.openIndex;
-      frameIndex = dir.openFrames++;
-    } else {
-      index = this.nextIndex++;
-      frameIndex = 0;
-      if (!isControlOpcode(frame.opcode)) {
-        dir.openIndex = index;
-        dir.openFrames = 1;
-      }
+    const header: WsFrameHeader = {
+      time,
+      fin: frame.fin,
+      rsv1: frame.rsv1,
+      rsv2: frame.rsv2,
+      rsv3: frame.rsv3,
+      opcode: frame.opcode,
+      masked: frame.masked,
+      maskKey: frame.maskKey ? frame.maskKey.toString('hex') : null,
+      payloadLength: frame.payloadLength,
+      wireSize: frame.wireSize,
+    };
+    if (isControlOpcode(frame.opcode)) return this.onWireMessage(dir, wire!, this.nextIndex++, time, [header], false);
+    if (frame.opcode !== 0) {
+      dir.openIndex = this.nextIndex++;
+      dir.openFrames = 0;
+      dir.openHeaders = [];
     }
-    if (frameIndex < this.maxFrames) {
-      this.o.bus.emit({
-        kind: 'ws.frame',
-        time,
-        exchangeId: this.o.exchangeId,
-        connId: this.o.connId,
-        side: dir.side,
-        messageIndex: index,
-        frameIndex,
-        fin: frame.fin,
-        rsv1: frame.rsv1,
-        rsv2: frame.rsv2,
-        rsv3: frame.rsv3,
-        opcode: frame.opcode,
-        masked: frame.masked,
-        maskKey: frame.maskKey ? frame.maskKey.toString('hex') : null,
-        payloadLength: frame.payloadLength,
-        wireSize: frame.wireSize,
-      });
-    }
-    if (wire) this.onWireMessage(dir, wire, index, time, false);
+    if (dir.openFrames++ < this.maxFrames) dir.openHeaders.push(header);
+    if (wire) this.onWireMessage(dir, wire, dir.openIndex, time, dir.openHeaders, false);
   }
 
-  private onWireMessage(dir: Direction, wire: WsWireMessage, index: number, time: number, unfinished: boolean): void {
-    if (!dir.inflater) return this.emitMessage(dir, describeMessage(wire), index, time);
+  private onWireMessage(dir: Direction, wire: WsWireMessage, index: number, time: number, headers: WsFrameHeader[], unfinished: boolean): void {
+    if (!dir.inflater) return this.emitMessage(dir, describeMessage(wire), index, time, headers);
     // Everything goes through the inflater once deflate is on, so order never changes.
-    dir.pending.push({ index, time, unfinished });
+    dir.pending.push({ index, time, headers, unfinished });
     dir.inflater.push(wire);
   }
 
-  private emitMessage(dir: Direction, m: WsMessage, index: number, time: number): void {
+  private emitMessage(dir: Direction, m: WsMessage, index: number, time: number, frameHeaders: WsFrameHeader[]): void {
     dir.messages++;
     if (m.close) {
       dir.sentClose = true;
@@ -263,11 +252,12 @@ export class WsTap implements Tap {
       payloadSize: m.payloadSize,
       decodedSize: m.decodedSize,
       compressed: m.compressed,
-      payload: cut ? m.payload.subarray(0, this.o.payloadLimit) : m.payload,
+      payload: ownBytes(cut ? m.payload.subarray(0, this.o.payloadLimit) : m.payload),
       truncated: m.payloadTruncated || cut,
       utf8Valid: m.utf8Valid ?? null,
       closeCode: m.close ? m.close.code : null,
       closeReason: m.close ? m.close.reason : null,
+      frameHeaders,
     });
   }
 
@@ -279,7 +269,7 @@ export class WsTap implements Tap {
     const wire = dir.assembler.finish();
     if (dir.parser.midFrame) this.aborted ??= { side: dir.side, where: 'frame' };
     else if (wire) this.aborted ??= { side: dir.side, where: 'message' };
-    if (wire) this.onWireMessage(dir, wire, dir.openIndex, nowMs(), true);
+    if (wire) this.onWireMessage(dir, wire, dir.openIndex, nowMs(), dir.openHeaders, true);
   }
 
   private fail(side: Side, code: string, message: string): void {
@@ -317,6 +307,14 @@ export class WsTap implements Tap {
     const side = this.endOrder[0];
     return { reason: 'closed', message: `${side ? `the ${side}` : 'the connection'} closed without a close frame` };
   }
+}
+
+/**
+ * The payload with a buffer of its own when it is a view into a shared one (a small Buffer lives in
+ * an 8 KiB pool slab): the store may post it to its writer thread, which would copy the whole slab.
+ */
+function ownBytes(bytes: Buffer): Uint8Array {
+  return bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes);
 }
 
 function params(p: WsDeflateParams): WsDeflateParams {

@@ -276,7 +276,14 @@ function unmask(buf: Buffer, key: Buffer, start: number, n: number): void {
     for (let b = 0; b < 4; b++) maskBytes[b] = key[(i + b) & 3];
     const mask = maskWord[0];
     const view = new Uint32Array(buf.buffer, buf.byteOffset + i, words);
-    for (let w = 0; w < words; w++) view[w] ^= mask;
+    let w = 0;
+    for (; w + 4 <= words; w += 4) {
+      view[w] ^= mask;
+      view[w + 1] ^= mask;
+      view[w + 2] ^= mask;
+      view[w + 3] ^= mask;
+    }
+    for (; w < words; w++) view[w] ^= mask;
     i += words * 4;
   }
   for (; i < end; i++) buf[i] ^= key[i & 3];
