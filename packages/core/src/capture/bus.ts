@@ -25,9 +25,14 @@ export class CaptureBus {
     };
   }
 
+  /**
+   * Stamps and delivers an event. The bus takes the object over and stamps it in place (copying
+   * every event cost more than anything else on the bus): emit a fresh object each time.
+   */
   emit(event: NewCaptureEvent): void {
-    // Object.assign, not object spread: spread costs over a microsecond per event on Node 20's V8.
-    const stamped = Object.assign({ seq: ++this.lastSeq }, event, { time: event.time ?? nowMs() }) as CaptureEvent;
+    const stamped = event as CaptureEvent;
+    stamped.seq = ++this.lastSeq;
+    if (stamped.time === undefined) stamped.time = nowMs();
     for (const listener of this.listeners) {
       try {
         listener(stamped);

@@ -73,3 +73,28 @@ export function describeUpstreamFailure(failure: Failure, host: string, port: nu
       return `${host}:${port} failed: ${failure.message}`;
   }
 }
+
+/** Verification failures of an upstream's certificate (OpenSSL and Node codes). */
+const CERT_ERROR_CODES = new Set([
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'CERT_REVOKED',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'INVALID_CA',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'HOSTNAME_MISMATCH',
+]);
+
+/** A failure during the TLS handshake with an upstream: its certificate, or the handshake itself. */
+export function upstreamTlsFailure(err: Error): Failure {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code && CERT_ERROR_CODES.has(code)) return { reason: 'upstream-cert', message: err.message, code };
+  const failure = failureFromError(err, 'tls');
+  return failure.reason === 'internal' ? { ...failure, reason: 'tls' } : failure;
+}

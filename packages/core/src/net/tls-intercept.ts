@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import type { ClientHelloInfo, Failure, TlsLeg } from '../capture/events.js';
 import { nowMs } from '../capture/clock.js';
 import { chainInfo, localCertificateInfo } from '../ca/cert-info.js';
-import { failureFromError } from './failure.js';
+import { upstreamTlsFailure } from './failure.js';
 import { answerTlsFailure } from './tls-failure-answer.js';
 import { emitDetected, relayWithTap, type TlsHandler, type Tunnel } from './tunnel.js';
 import type { Interception } from './interception.js';
@@ -63,7 +63,7 @@ function intercept(interception: Interception, tunnel: Tunnel, hello: ClientHell
 
   const onUpstreamFailure = (err: Error) => {
     clearTimeout(connectTimer);
-    const failure = upstreamFailure(err);
+    const failure = upstreamTlsFailure(err);
     record.error ??= failure;
     let certificates: ReturnType<typeof chainInfo> = [];
     try {
@@ -142,29 +142,6 @@ function emitTls(tunnel: Tunnel, leg: TlsLeg, socket: tls.TLSSocket, sni: string
     handshakeMs: nowMs() - started,
     certificates: leg === 'upstream' ? chainInfo(socket) : localCertificateInfo(socket),
   });
-}
-
-const CERT_ERROR_CODES = new Set([
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'CERT_REVOKED',
-  'CERT_UNTRUSTED',
-  'CERT_REJECTED',
-  'INVALID_CA',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'HOSTNAME_MISMATCH',
-]);
-
-function upstreamFailure(err: Error): Failure {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code && CERT_ERROR_CODES.has(code)) return { reason: 'upstream-cert', message: err.message, code };
-  const failure = failureFromError(err, 'tls');
-  return failure.reason === 'internal' ? { ...failure, reason: 'tls' } : failure;
 }
 
 function clientHandshakeFailure(err: Error): Failure {

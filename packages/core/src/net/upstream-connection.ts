@@ -6,7 +6,7 @@ import net, { isIP, type LookupFunction } from 'node:net';
 import tls from 'node:tls';
 import type { Failure } from '../capture/events.js';
 import { nowMs } from '../capture/clock.js';
-import { failureFromError, ProxyError } from './failure.js';
+import { failureFromError, ProxyError, upstreamTlsFailure } from './failure.js';
 
 export interface UpstreamTarget {
   scheme: 'http' | 'https';
@@ -44,22 +44,6 @@ export interface DialSettings {
   onSession?: (session: Buffer) => void;
 }
 
-// Verification failures of the upstream's certificate (OpenSSL and Node codes).
-const CERT_ERROR_CODES = new Set([
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'CERT_REVOKED',
-  'CERT_UNTRUSTED',
-  'CERT_REJECTED',
-  'INVALID_CA',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'HOSTNAME_MISMATCH',
-]);
 
 export class UpstreamConnection {
   readonly socket: net.Socket;
@@ -170,12 +154,6 @@ export class UpstreamConnection {
     if (!err) {
       return { reason: 'reset', message: 'socket hang up: the upstream closed the connection', code: 'ECONNRESET' };
     }
-    const code = (err as NodeJS.ErrnoException).code;
-    if (this.target.scheme === 'https' && !this.ready) {
-      if (code && CERT_ERROR_CODES.has(code)) return { reason: 'upstream-cert', message: err.message, code };
-      const failure = failureFromError(err, 'tls');
-      return failure.reason === 'internal' ? { ...failure, reason: 'tls' } : failure;
-    }
-    return failureFromError(err, 'internal');
+    return this.target.scheme === 'https' && !this.ready ? upstreamTlsFailure(err) : failureFromError(err, 'internal');
   }
 }
