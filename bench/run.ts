@@ -36,8 +36,9 @@ function ensureWrk(): void {
 }
 
 /** Starts a node script and resolves with its first stdout line. */
-function startNode(args: string[]): Promise<{ child: ChildProcess; firstLine: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+function startNode(args: string[], options: { tsx?: boolean } = {}): Promise<{ child: ChildProcess; firstLine: string }> {
+  const loader = options.tsx === false ? [] : ['--import', 'tsx'];
+  const child = spawn(process.execPath, [...loader, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
@@ -48,10 +49,10 @@ function startNode(args: string[]): Promise<{ child: ChildProcess; firstLine: st
 
 async function startProxy(name: string, extra: string[] = []): Promise<{ child: ChildProcess; port: number }> {
   const { child, firstLine } = await startNode([
-    'packages/core/src/cli/main.ts', 'start', '--listen', '127.0.0.1:0', '--db', join(work, `${name}.sqlite`),
+    'packages/core/dist/cli/main.js', 'start', '--listen', '127.0.0.1:0', '--no-ui', '--db', join(work, `${name}.sqlite`),
     '--resolve', '*.test=127.0.0.1', '--ca-dir', join(work, 'ca'), '--upstream-ca', join(root, 'test/fixtures/upstream-ca.pem'),
     '--quiet', ...extra,
-  ]);
+  ], { tsx: false });
   const port = Number(/:(\d+)$/.exec(firstLine)?.[1]);
   if (!port) throw new Error(`unexpected first line from hopscope: ${firstLine}`);
   return { child, port };
@@ -131,6 +132,11 @@ function printTable(): void {
 
 async function main(): Promise<void> {
   ensureWrk();
+  // The proxy runs as users run it: compiled (from source through tsx it carries ~50 MiB more).
+  progress('building hopscope (npm run build)');
+  if (spawnSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] }).status !== 0) {
+    throw new Error('npm run build failed');
+  }
   progress(`${SECONDS} s per run, ${CONCURRENCY} connections, capture on (SQLite file)`);
   const upstream = JSON.parse((await startNode(['bench/upstream-server.ts'])).firstLine) as { http: number; https: number };
   // One proxy per kind of work, so each peak RSS below belongs to one scenario group.
