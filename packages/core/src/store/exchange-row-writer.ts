@@ -4,7 +4,7 @@
 // at the end of the batch. Exchanges that span batches continue with statement-per-event updates.
 import type Database from 'better-sqlite3';
 import type { CaptureEvent, Failure, HeaderList } from '../capture/events.js';
-import type { QueueItem } from './sqlite-sink.js';
+import type { QueueItem } from './batch-writer.js';
 
 type Ev<K extends CaptureEvent['kind']> = Extract<CaptureEvent, { kind: K }>;
 

@@ -2,7 +2,7 @@
 // SQLite connection, so a large transaction (1 MiB bodies, thousands of rows) never holds up the
 // thread that forwards traffic. Results come back in order.
 import { Worker } from 'node:worker_threads';
-import type { QueueItem, Touched } from './sqlite-sink.js';
+import type { QueueItem, Touched } from './batch-writer.js';
 import { packWsMessage } from './ws-writer.js';
 
 export interface RemoteResult {

@@ -1,7 +1,7 @@
 // Worker thread that owns the capture file's writing connection (see remote-writer.ts).
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import { BatchWriter, type QueueItem } from './sqlite-sink.js';
+import { BatchWriter, type QueueItem } from './batch-writer.js';
 import { unpackWsMessage, type PackedWsMessage } from './ws-writer.js';
 
 const db = new Database((workerData as { path: string }).path);
