@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import type net from 'node:net';
 import http from 'node:http';
 import { startTestProxy, type TestProxy } from './helpers/proxy.js';
-import { startTcpServer, startUpstream, upstreamCaFile, type TestUpstream } from './helpers/upstream.js';
+import { startTcpServer, startUpstream, type TestUpstream } from './helpers/upstream.js';
 import { proxiedRequest } from './helpers/clients.js';
 import { recordEvents, type EventLog } from './helpers/events.js';
 import type { CaptureEvent, HttpCompleted, HttpFailed } from '../packages/core/src/capture/events.js';
