@@ -148,6 +148,24 @@ describe('TLS interception', { timeout: 60_000 }, () => {
     });
   }
 
+  test('a client offering no ALPN (handshakes run in parallel) still reads why the upstream was refused', async () => {
+    const raw = await openTunnel(proxy, `expired.test:${expired.port}`);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = tls.connect({ socket: raw, servername: 'expired.test', ca: caPem }, () => {
+        socket.write('GET / HTTP/1.1\r\nHost: expired.test\r\nConnection: close\r\n\r\n');
+      });
+      let text = '';
+      socket.setEncoding('utf8').on('data', (t: string) => (text += t));
+      socket.on('end', () => {
+        socket.end();
+        resolve(text);
+      });
+      socket.on('error', reject);
+    });
+    assert.match(answer, /^HTTP\/1\.1 502 /);
+    assert.match(answer, /certificate of expired\.test was rejected.*expired/i);
+  });
+
   test('--upstream-insecure lets an untrusted upstream through', async () => {
     const insecure = await startTestProxy({ upstreamInsecure: true });
     try {

@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import type { ClientHelloInfo, Failure, TlsLeg } from '../capture/events.js';
 import { nowMs } from '../capture/clock.js';
 import { chainInfo, localCertificateInfo } from '../ca/cert-info.js';
-import { upstreamTlsFailure } from './failure.js';
+import { failureFromError, upstreamTlsFailure } from './failure.js';
 import { answerTlsFailure } from './tls-failure-answer.js';
 import { emitDetected, relayWithTap, type TlsHandler, type Tunnel } from './tunnel.js';
 import type { Interception } from './interception.js';
@@ -23,6 +23,15 @@ export function makeTlsInterceptor(interception: Interception): TlsHandler {
   };
 }
 
+/** Mints ahead of need; a failure is met again, and reported, when the leaf is really needed. */
+function mintQuietly(interception: Interception, host: string): void {
+  try {
+    interception.minter.secureContextFor(host);
+  } catch {
+    // acceptClient reports it on the connection
+  }
+}
+
 function intercept(interception: Interception, tunnel: Tunnel, hello: ClientHelloInfo, firstBytes: Buffer, host: string): void {
   const { ctx, record } = tunnel;
   const started = nowMs();
@@ -36,34 +45,54 @@ function intercept(interception: Interception, tunnel: Tunnel, hello: ClientHell
     rejectUnauthorized: interception.verifyUpstream,
   });
   interception.watchKeylog(upstream);
-  // Mint while the upstream handshake is on the wire, so the client leg finds it cached.
-  setImmediate(() => {
-    try {
-      interception.minter.secureContextFor(host);
-    } catch {
-      // acceptClient meets the same error and reports it on the connection
-    }
-  });
   const connectTimer = setTimeout(
     () => upstream.destroy(Object.assign(new Error(`TLS handshake with ${host} timed out`), { code: 'ETIMEDOUT' })),
     ctx.config.connectTimeoutMs,
   );
 
-  upstream.once('secureConnect', () => {
-    clearTimeout(connectTimer);
-    upstream.removeListener('error', onUpstreamFailure);
-    const alpn = upstream.alpnProtocol || null;
-    const client = acceptClient(interception, tunnel, firstBytes, host, alpn ? [alpn] : undefined, hello, () => {
-      relayWithTap({ ...tunnel, client, server: upstream }, alpn === 'h2' ? 'h2' : 'http1', 'https');
+  // The two handshakes meet here: relay once both are up, or explain the upstream's failure.
+  let upstreamState: 'pending' | 'ready' | Failure = 'pending';
+  let client: tls.TLSSocket | null = null;
+  let clientSecure = false;
+  const proceed = () => {
+    if (!client || !clientSecure || upstreamState === 'pending') return;
+    if (upstreamState === 'ready') relayWithTap({ ...tunnel, client, server: upstream }, upstream.alpnProtocol === 'h2' ? 'h2' : 'http1', 'https');
+    else answerTlsFailure(client, upstreamState, host, tunnel.target.port);
+  };
+  const startClient = (alpn: string[] | undefined) => {
+    client = acceptClient(interception, tunnel, firstBytes, host, alpn, hello, () => {
+      clientSecure = true;
+      proceed();
     });
     client.once('close', () => upstream.destroy());
+  };
+
+  if (clientAlpnIsPredictable(hello.alpn)) {
+    // Whatever upstream chooses, this client's leg would answer the same: shake hands in parallel.
+    startClient(hello.alpn.length > 0 ? hello.alpn : undefined);
+  } else {
+    // Mint (unless prepared already) while the upstream handshake is on the wire.
+    setImmediate(() => mintQuietly(interception, host));
+  }
+
+  upstream.once('secureConnect', () => {
+    clearTimeout(connectTimer);
+    upstreamState = 'ready';
+    const alpn = upstream.alpnProtocol || null;
+    if (!client) startClient(alpn ? [alpn] : undefined);
     // Recorded after the client handshake is under way: describing the chain is not urgent.
     emitTls(tunnel, 'upstream', upstream, hello.sni, hello.alpn, started);
+    proceed();
   });
 
-  const onUpstreamFailure = (err: Error) => {
+  upstream.on('error', (err: Error) => {
+    if (upstreamState !== 'pending') {
+      record.error ??= failureFromError(err, 'reset'); // after the handshake the relay reports it
+      return;
+    }
     clearTimeout(connectTimer);
     const failure = upstreamTlsFailure(err);
+    upstreamState = failure;
     record.error ??= failure;
     let certificates: ReturnType<typeof chainInfo> = [];
     try {
@@ -74,12 +103,17 @@ function intercept(interception: Interception, tunnel: Tunnel, hello: ClientHell
     ctx.bus.emit({ kind: 'tls.failed', connId: record.id, leg: 'upstream', sni: servername ?? null, alpnOffered: hello.alpn, error: failure, certificates });
     upstream.destroy();
     // Finish the client's handshake anyway, so it can read why in plain words.
-    const fallbackAlpn = hello.alpn.includes('http/1.1') ? ['http/1.1'] : hello.alpn.includes('h2') ? ['h2'] : undefined;
-    const client = acceptClient(interception, tunnel, firstBytes, host, fallbackAlpn, hello, () => {
-      answerTlsFailure(client, failure, host, tunnel.target.port);
-    });
-  };
-  upstream.once('error', onUpstreamFailure);
+    if (!client) startClient(hello.alpn.includes('http/1.1') ? ['http/1.1'] : hello.alpn.includes('h2') ? ['h2'] : undefined);
+    proceed();
+  });
+}
+
+/**
+ * A client that offers no ALPN gets none, and one that offers only http/1.1 speaks HTTP/1.1 whether
+ * upstream confirms it or not: for these the client's leg does not depend on upstream's answer.
+ */
+function clientAlpnIsPredictable(offered: string[]): boolean {
+  return offered.length === 0 || (offered.length === 1 && offered[0] === 'http/1.1');
 }
 
 /** Finishes the client's handshake with a leaf for `host`; `onSecure` runs once it is up. */
@@ -106,8 +140,9 @@ function acceptClient(
   let secure = false;
   client.once('secure', () => {
     secure = true;
-    emitTls(tunnel, 'client', client, hello.sni, hello.alpn, started);
-    onSecure();
+    const handshakeMs = nowMs() - started;
+    onSecure(); // the relay first; describing the leg is not urgent (no data flows before the next I/O turn)
+    emitTls(tunnel, 'client', client, hello.sni, hello.alpn, started, handshakeMs);
   });
   client.on('error', (err) => {
     if (secure) return; // after the handshake the relay reports errors
@@ -128,7 +163,15 @@ function acceptClient(
   return client;
 }
 
-function emitTls(tunnel: Tunnel, leg: TlsLeg, socket: tls.TLSSocket, sni: string | null, alpnOffered: string[], started: number): void {
+function emitTls(
+  tunnel: Tunnel,
+  leg: TlsLeg,
+  socket: tls.TLSSocket,
+  sni: string | null,
+  alpnOffered: string[],
+  started: number,
+  handshakeMs = nowMs() - started,
+): void {
   const cipher = socket.getCipher();
   tunnel.ctx.bus.emit({
     kind: 'tls.established',
@@ -139,7 +182,7 @@ function emitTls(tunnel: Tunnel, leg: TlsLeg, socket: tls.TLSSocket, sni: string
     alpn: socket.alpnProtocol || null,
     version: socket.getProtocol() ?? '',
     cipher: cipher?.standardName ?? cipher?.name ?? '',
-    handshakeMs: nowMs() - started,
+    handshakeMs,
     certificates: leg === 'upstream' ? chainInfo(socket) : localCertificateInfo(socket),
   });
 }
