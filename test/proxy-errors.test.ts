@@ -9,7 +9,7 @@ import { startTestProxy, type TestProxy } from './helpers/proxy.js';
 import { startUpstream, closedPort, startTcpServer, type TestUpstream } from './helpers/upstream.js';
 import { proxiedRequest, rawExchange } from './helpers/clients.js';
 import { recordEvents, type EventLog } from './helpers/events.js';
-import { getConnection, getExchange } from '../packages/core/src/store/queries.js';
+import { getConnection, getExchange, listExchanges } from '../packages/core/src/store/queries.js';
 
 describe('proxy errors', { timeout: 30_000 }, () => {
   let proxy: TestProxy;
@@ -69,6 +69,8 @@ describe('proxy errors', { timeout: 30_000 }, () => {
     await log.waitFor((e) => e.kind === 'conn.closed' && e.connId === tunnel.connId);
     await proxy.flush();
     assert.equal(getConnection(proxy.db, tunnel.connId)!.error?.reason, 'refused');
+    const [row] = listExchanges(proxy.db, { limit: 5, connectionId: tunnel.connId });
+    assert.deepEqual([row.method, row.status, row.state, row.errorReason], ['CONNECT', 502, 'failed', 'refused'], 'the failed tunnel is listed as its CONNECT');
     await stillServes();
   });
 

@@ -11,7 +11,7 @@ import { startTestProxy, type TestProxy } from './helpers/proxy.js';
 import { startUpstream, upstreamCaFile, expiredTls, selfSignedTls, upstreamTls, type TestUpstream } from './helpers/upstream.js';
 import { curl, openTunnel } from './helpers/clients.js';
 import { recordEvents, type EventLog } from './helpers/events.js';
-import { getConnection, getExchange } from '../packages/core/src/store/queries.js';
+import { getConnection, getExchange, listExchanges } from '../packages/core/src/store/queries.js';
 
 describe('TLS interception', { timeout: 60_000 }, () => {
   let proxy: TestProxy;
@@ -184,6 +184,9 @@ describe('TLS interception', { timeout: 60_000 }, () => {
     assert.equal(conn.tls.client?.error?.reason, 'cert-rejected');
     assert.equal(conn.error?.reason, 'cert-rejected');
     assert.ok(proxy.notices.some((n) => n.includes('reject.site.test') && n.includes(proxy.caCertPath)), proxy.notices.join('\n'));
+    // Nothing went through the tunnel, yet the exchange list shows the failure as its CONNECT.
+    const [row] = listExchanges(proxy.db, { limit: 5, connectionId: conn.id });
+    assert.deepEqual([row.method, row.url, row.status, row.state, row.errorReason], ['CONNECT', `https://reject.site.test:${h1Only.port}`, 200, 'failed', 'cert-rejected']);
   });
 
   test('passthrough globs relay TLS blind', async () => {

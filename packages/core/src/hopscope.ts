@@ -11,6 +11,7 @@ import { loadOrCreateCa } from './ca/ca-store.js';
 import { LeafMinter } from './ca/leaf-minter.js';
 import { Interception } from './net/interception.js';
 import { makeTlsInterceptor } from './net/tls-intercept.js';
+import { recordFailedTunnels } from './net/failed-tunnels.js';
 import { CaptureBus } from './capture/bus.js';
 import { IdAllocator } from './capture/ids.js';
 import { defaultProxyConfig, type ProxyConfig } from './net/config.js';
@@ -88,10 +89,12 @@ export async function startHopscope(options: HopscopeOptions): Promise<Hopscope>
   });
   const resolveMap = new ResolveMap(config.resolve);
   const lookup = lookupWithMap(resolveMap);
+  const ids = new IdAllocator(lastIds.connId, lastIds.exchangeId);
+  recordFailedTunnels(bus, ids);
   const ctx: ProxyContext = {
     config,
     bus,
-    ids: new IdAllocator(lastIds.connId, lastIds.exchangeId),
+    ids,
     registry: new ConnectionRegistry(),
     resolveMap,
     lookup,
