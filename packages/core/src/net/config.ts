@@ -14,6 +14,8 @@ export interface ProxyConfig {
   maxHeaderBytes: number;
   /** Body bytes per message handed to the capture; the rest is counted. */
   bodyCaptureLimit: number;
+  /** How long an idle keep-alive client connection is kept open (switched and tunnelled ones are never timed out). */
+  keepAliveTimeoutMs: number;
   /** On shutdown, how long in-flight exchanges may take to finish. */
   shutdownGraceMs: number;
   /** Decode HTTP/2 (default true). Off: h2 and h2c connections are relayed and only counted. */
@@ -30,5 +32,6 @@ export const defaultProxyConfig: ProxyConfig = {
   responseTimeoutMs: 60_000,
   maxHeaderBytes: 64 * 1024,
   bodyCaptureLimit: 10 * 1024 * 1024,
+  keepAliveTimeoutMs: 30_000,
   shutdownGraceMs: 3_000,
 };

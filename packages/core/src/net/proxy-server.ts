@@ -25,7 +25,7 @@ export class ProxyServer {
       maxHeaderSize: ctx.config.maxHeaderBytes,
       requestTimeout: 0, // uploads may take as long as they take
       headersTimeout: 30_000,
-      keepAliveTimeout: 30_000,
+      keepAliveTimeout: ctx.config.keepAliveTimeoutMs,
       noDelay: true,
       requireHostHeader: false, // an absolute-form target names the host; HTTP/1.0 clients may omit Host
     });
