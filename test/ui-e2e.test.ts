@@ -223,6 +223,25 @@ describe('inspector in Chromium', { timeout: 90_000 }, () => {
     await shot('h2-frames');
   });
 
+  test('the WebSocket tab shows messages as they pass, while it is open', async () => {
+    const socket = connectClient({ path: 'absolute-form', proxy, host: 'ws.test', port: wsServer.port, urlPath: '/live-chat' });
+    const log = new ClientLog(socket);
+    await new Promise((resolve) => socket.once('open', resolve));
+    socket.send('first message');
+    await log.until(() => log.messages.length === 1);
+
+    const detail = page.locator('aside.detail');
+    await page.locator('.exchange-list').getByText('/live-chat', { exact: true }).click();
+    await detail.getByRole('tab', { name: 'WebSocket' }).click();
+    await detail.locator('.ws-messages').getByText('first message').first().waitFor();
+    // Sent only now, with the tab open: it must arrive without reselecting anything.
+    socket.send('second message');
+    await log.until(() => log.messages.length === 2);
+    await detail.locator('.ws-messages').getByText('second message').first().waitFor();
+    socket.close(1000, 'done');
+    await log.closed;
+  });
+
   test('pause holds the view; resume catches up; clear empties it', async () => {
     await page.getByRole('button', { name: /Pause/ }).click();
     await page.locator('.live-dot.paused').waitFor();

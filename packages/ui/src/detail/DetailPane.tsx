@@ -80,8 +80,8 @@ export function DetailPane({ id, row, info, onClose }: Props) {
             {current === 'timing' ? <TimingTab exchange={exchange} /> : null}
             {current === 'connection' ? <ConnectionTab connectionId={exchange.connectionId} version={row?.lastSeq ?? 0} info={info} /> : null}
             {current === 'handshake' ? <HandshakeTab exchange={exchange} /> : null}
-            {current === 'websocket' ? <WebSocketTab exchange={exchange} capabilities={info?.capabilities ?? null} /> : null}
-            {current === 'frames' ? <FramesTab exchange={exchange} capabilities={info?.capabilities ?? null} /> : null}
+            {current === 'websocket' ? <WebSocketTab exchange={exchange} capabilities={info?.capabilities ?? null} live={row} /> : null}
+            {current === 'frames' ? <FramesTab exchange={exchange} capabilities={info?.capabilities ?? null} live={row} /> : null}
           </>
         ) : null}
       </div>

@@ -5,7 +5,7 @@ import type { Capabilities, ExchangeDetailJson } from '../../../core/src/inspect
 import type { H2FrameRow } from '../../../core/src/store/row-types.js';
 import { fetchH2Frames } from '../api/rest.js';
 import { formatBytes, formatMs } from '../format.js';
-import { usePolling } from './use-polling.js';
+import { useLiveResource } from './use-live-resource.js';
 
 function summary(f: H2FrameRow): string {
   const d = f.details;
@@ -21,15 +21,16 @@ function summary(f: H2FrameRow): string {
   return d.payloadHex ?? '';
 }
 
-export function FramesTab({ exchange, capabilities }: { exchange: ExchangeDetailJson; capabilities: Capabilities | null }) {
+export function FramesTab({ exchange, capabilities, live }: { exchange: ExchangeDetailJson; capabilities: Capabilities | null; live: unknown }) {
   const [wholeConnection, setWholeConnection] = useState(false);
   const [open, setOpen] = useState<number | null>(null);
   const enabled = capabilities?.h2Frames ?? false;
   const streamId = wholeConnection ? null : exchange.streamId;
-  const state = usePolling(
+  // `live` changes whenever the hub pushes this stream's row again (new frames of the stream).
+  const state = useLiveResource(
     `${exchange.connectionId}:${streamId}:${enabled}`,
     (signal) => (enabled ? fetchH2Frames(exchange.connectionId, streamId, signal) : Promise.resolve(null)),
-    () => exchange.state === 'pending' || exchange.state === 'responded',
+    live,
   );
   if (!enabled) {
     return (

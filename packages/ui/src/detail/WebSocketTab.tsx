@@ -5,7 +5,7 @@ import type { Capabilities, ExchangeDetailJson, WsMessageJson } from '../../../c
 import { fetchWebSocket, fetchWsMessage } from '../api/rest.js';
 import { formatBytes, formatMs } from '../format.js';
 import { hexDump, tryJson } from './body-decode.js';
-import { usePolling } from './use-polling.js';
+import { useLiveResource } from './use-live-resource.js';
 import { useResource } from './use-resource.js';
 
 const OPCODES: Record<number, string> = { 0: 'continuation', 1: 'text', 2: 'binary', 8: 'close', 9: 'ping', 10: 'pong' };
@@ -23,14 +23,11 @@ function preview(m: WsMessageJson): string {
   return Array.from(payloadBytes(m.data).subarray(0, 24), (b) => b.toString(16).padStart(2, '0')).join(' ');
 }
 
-export function WebSocketTab({ exchange, capabilities }: { exchange: ExchangeDetailJson; capabilities: Capabilities | null }) {
+export function WebSocketTab({ exchange, capabilities, live }: { exchange: ExchangeDetailJson; capabilities: Capabilities | null; live: unknown }) {
   const [selected, setSelected] = useState<number | null>(null);
   const enabled = capabilities?.wsMessages ?? false;
-  const state = usePolling(
-    `${exchange.id}:${enabled}`,
-    (signal) => (enabled ? fetchWebSocket(exchange.id, signal) : Promise.resolve(null)),
-    (v) => v !== null && (v.websocket === null ? exchange.state !== 'failed' : v.websocket.closedAt === null),
-  );
+  // `live` is the exchange's live row: the hub pushes it again whenever more of the WebSocket is committed.
+  const state = useLiveResource(`${exchange.id}:${enabled}`, (signal) => (enabled ? fetchWebSocket(exchange.id, signal) : Promise.resolve(null)), live);
   if (!enabled) {
     return (
       <div className="empty small-empty">
