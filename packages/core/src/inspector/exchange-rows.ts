@@ -6,6 +6,7 @@ import type { FailureReason, HttpProtocol } from '../capture/events.js';
 import { filterToSql, WEBSOCKET_SQL } from '../filter/to-sql.js';
 import type { FilterExpr } from '../filter/ast.js';
 import { toSummary } from '../store/queries.js';
+import { prepared } from '../store/prepared.js';
 import type { ConnectionSummary, ExchangeRow } from './protocol.js';
 
 type Db = Database.Database;
@@ -18,20 +19,6 @@ const ROW_COLUMNS = `e.id, e.connection_id, e.stream_id, e.protocol, e.method, e
   (c.client_tls_error_reason IS NOT NULL OR c.upstream_tls_error_reason IS NOT NULL) AS tls_error`;
 
 const FROM = `FROM exchanges e LEFT JOIN connections c ON c.id = e.connection_id`;
-
-const cache = new WeakMap<Db, Map<string, Database.Statement>>();
-
-function prepared(db: Db, sql: string): Database.Statement {
-  let byText = cache.get(db);
-  if (!byText) cache.set(db, (byText = new Map()));
-  let stmt = byText.get(sql);
-  if (!stmt) {
-    // Filters produce many shapes; keep the cache from growing without bound.
-    if (byText.size > 200) byText.clear();
-    byText.set(sql, (stmt = db.prepare(sql)));
-  }
-  return stmt;
-}
 
 export interface PageOptions {
   filter: FilterExpr | null;

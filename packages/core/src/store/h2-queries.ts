@@ -4,19 +4,10 @@
 import type Database from 'better-sqlite3';
 import type { H2FrameDetails, Side } from '../capture/events.js';
 import type { H2FrameRow, ListH2FramesOptions } from './row-types.js';
+import { prepared } from './prepared.js';
 
 type Row = Record<string, unknown>;
 type Db = Database.Database;
-
-const cache = new WeakMap<Db, Map<string, Database.Statement>>();
-
-function prepared(db: Db, sql: string): Database.Statement {
-  let byText = cache.get(db);
-  if (!byText) cache.set(db, (byText = new Map()));
-  let stmt = byText.get(sql);
-  if (!stmt) byText.set(sql, (stmt = db.prepare(sql)));
-  return stmt;
-}
 
 /**
  * One page of a connection's HTTP/2 frames in the order they were decoded (ids grow with time);

@@ -14,6 +14,7 @@ import type {
   StoredBody,
   TlsLegDetail,
 } from './row-types.js';
+import { prepared } from './prepared.js';
 
 export { countWsMessages, getWebSocket, getWsMessage, listWsFrames, listWsMessages } from './ws-queries.js';
 export { countH2Frames, listH2Frames } from './h2-queries.js';
@@ -31,17 +32,6 @@ const DETAIL_SELECT = `SELECT e.*,
   FROM exchanges e
   LEFT JOIN bodies rq ON rq.exchange_id = e.id AND rq.side = 'request'
   LEFT JOIN bodies rs ON rs.exchange_id = e.id AND rs.side = 'response'`;
-
-/** Prepared statements cached per database by SQL text (the filters yield a handful of shapes). */
-const cache = new WeakMap<Db, Map<string, Database.Statement>>();
-
-function prepared(db: Db, sql: string): Database.Statement {
-  let byText = cache.get(db);
-  if (!byText) cache.set(db, (byText = new Map()));
-  let stmt = byText.get(sql);
-  if (!stmt) byText.set(sql, (stmt = db.prepare(sql)));
-  return stmt;
-}
 
 /** Builds the WHERE clause of a filter; values are always bound, never spliced. */
 function whereClause(filter: ExchangeFilter): { sql: string; params: unknown[] } {

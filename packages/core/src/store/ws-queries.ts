@@ -3,19 +3,10 @@
 import type Database from 'better-sqlite3';
 import type { Failure, FailureReason, Side } from '../capture/events.js';
 import type { ListWsMessagesOptions, WebSocketRow, WsFrameRow, WsMessageRow } from './row-types.js';
+import { prepared } from './prepared.js';
 
 type Row = Record<string, unknown>;
 type Db = Database.Database;
-
-const cache = new WeakMap<Db, Map<string, Database.Statement>>();
-
-function prepared(db: Db, sql: string): Database.Statement {
-  let byText = cache.get(db);
-  if (!byText) cache.set(db, (byText = new Map()));
-  let stmt = byText.get(sql);
-  if (!stmt) byText.set(sql, (stmt = db.prepare(sql)));
-  return stmt;
-}
 
 const MESSAGE_COLUMNS = `id, exchange_id, message_index, side, opcode, fin, frames, wire_size, payload_size, decoded_size, compressed,
   truncated, utf8_valid, close_code, close_reason, sent_at, seq`;
