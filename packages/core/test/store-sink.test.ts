@@ -187,13 +187,18 @@ describe('SqliteSink', { timeout: 10_000 }, () => {
     emit({ kind: 'conn.opened', connId: 8, parentId: 7, listener: 'proxy', clientAddress: '::1', clientPort: 40001 });
     emit({ kind: 'tls.failed', connId: 8, leg: 'client', sni: 'pinned.test', alpnOffered: ['http/1.1'], certificates: [cert],
       error: { reason: 'cert-rejected', message: 'alert 48: unknown ca' } });
+    emit({ kind: 'conn.opened', connId: 9, parentId: null, listener: 'socks', clientAddress: '127.0.0.1', clientPort: 5001 });
+    emit({ kind: 'conn.tunnel', connId: 9, host: '::1', port: 443, target: '[::1]:443', headers: [], via: 'socks5', user: 'ci' });
     sink.flush();
-    assert.deepEqual(commits[0]?.connIds.sort(), [7, 8]);
+    assert.deepEqual(commits[0]?.connIds.sort(), [7, 8, 9]);
 
     const conn = getConnection(db, 7);
     assert.ok(conn);
     assert.deepEqual(conn.tunnel, { host: 'api.example.test', port: 443, target: 'api.example.test:443',
-      headers: [['Host', 'api.example.test:443'], ['Proxy-Connection', 'keep-alive']] });
+      headers: [['Host', 'api.example.test:443'], ['Proxy-Connection', 'keep-alive']], via: 'connect', user: null });
+    const socks = getConnection(db, 9)!;
+    assert.equal(socks.listener, 'socks');
+    assert.deepEqual(socks.tunnel, { host: '::1', port: 443, target: '[::1]:443', headers: [], via: 'socks5', user: 'ci' });
     assert.deepEqual(conn.upstream, { remoteAddress: '10.1.1.1', remotePort: 443, dnsMs: 0.5, connectMs: 3 });
     assert.deepEqual(conn.hello, { sni: 'api.example.test', alpn: ['h2', 'http/1.1'], version: 0x0303, supportedVersions: [0x0304, 0x0303] });
     assert.equal(conn.intercepted, true);

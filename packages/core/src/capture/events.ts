@@ -75,11 +75,17 @@ export interface ConnOpened extends EventBase {
   connId: number;
   /** A tunnel opened inside another connection (e.g. an HTTP/2 CONNECT stream) names its parent. */
   parentId: number | null;
-  /** Which listener accepted it, e.g. `proxy`. */
+  /**
+   * Which front door accepted it: `proxy` (the proxy port), `proxy-tls` (the HTTPS proxy port),
+   * `socks` (the SOCKS-only port), `reverse` (a reverse-proxy listener).
+   */
   listener: string;
   clientAddress: string;
   clientPort: number;
 }
+
+/** How a client asked for a tunnel. */
+export type TunnelVia = 'connect' | 'socks5' | 'h2-connect';
 
 /** The client asked for a tunnel (CONNECT host:port) or the target otherwise became known. */
 export interface ConnTunnelRequested extends EventBase {
@@ -87,6 +93,10 @@ export interface ConnTunnelRequested extends EventBase {
   connId: number;
   host: string;
   port: number;
+  /** HTTP/1.1 CONNECT (the default when absent), a SOCKS5 CONNECT, or an HTTP/2 CONNECT stream. */
+  via?: TunnelVia;
+  /** The proxy-authentication user name the client presented, when authentication is on. */
+  user?: string | null;
   /** The CONNECT request as the client sent it (target and headers), for the handshake view. */
   target: string;
   headers: HeaderList;

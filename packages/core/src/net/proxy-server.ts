@@ -10,6 +10,7 @@ import { handleUpgradeRequest } from './ws-upgrade-handler.js';
 import { failureFromError } from './failure.js';
 import { answerAndClose } from './plain-response.js';
 import type { TlsHandler } from './tunnel.js';
+import type { ConnectionRecord } from './connection-registry.js';
 
 type ConnectionListener = (this: http.Server, socket: Socket) => void;
 
@@ -33,7 +34,10 @@ export class ProxyServer {
     const [listener] = this.server.listeners('connection') as ConnectionListener[];
     this.httpConnectionListener = listener;
     this.server.removeAllListeners('connection');
-    this.server.on('connection', (socket: Socket) => this.accept(socket));
+    this.server.on('connection', (socket: Socket) => {
+      this.recordConnection(socket, 'proxy');
+      this.serveHttp(socket);
+    });
 
     const forward = (req: http.IncomingMessage, res: http.ServerResponse) => handleForwardRequest(ctx, req, res);
     this.server.on('request', forward);
@@ -76,14 +80,18 @@ export class ProxyServer {
     await closed;
   }
 
-  private accept(socket: Socket): void {
+  /**
+   * Every front door (the proxy port, the HTTPS proxy port, the SOCKS port) records an accepted
+   * connection here first: its row, its error and its close.
+   */
+  recordConnection(socket: Socket, listener: string, parentId: number | null = null): ConnectionRecord {
     const { ctx } = this;
     const record = ctx.registry.add(ctx.ids.nextConnId(), socket);
     ctx.bus.emit({
       kind: 'conn.opened',
       connId: record.id,
-      parentId: null,
-      listener: 'proxy',
+      parentId,
+      listener,
       clientAddress: socket.remoteAddress ?? '',
       clientPort: socket.remotePort ?? 0,
     });
@@ -101,6 +109,11 @@ export class ProxyServer {
         error: record.error,
       });
     });
+    return record;
+  }
+
+  /** Serves a recorded connection (plain or TLS) as HTTP/1.x proxy traffic: absolute-form requests, CONNECT, Upgrade. */
+  serveHttp(socket: Socket): void {
     this.httpConnectionListener.call(this.server, socket);
   }
 

@@ -60,7 +60,7 @@ export class BatchWriter {
       connOpened: db.prepare(`INSERT INTO connections (id, parent_id, listener, client_address, client_port, opened_at, last_seq)
         VALUES (?, ?, ?, ?, ?, ?, ?)`),
       connTunnel: db.prepare(`UPDATE connections SET tunnel_host = ?, tunnel_port = ?, tunnel_target = ?, tunnel_headers = ?,
-        last_seq = ? WHERE id = ?`),
+        tunnel_via = ?, proxy_user = ?, last_seq = ? WHERE id = ?`),
       connUpstream: db.prepare(`UPDATE connections SET upstream_address = ?, upstream_port = ?, dns_ms = ?, connect_ms = ?,
         last_seq = ? WHERE id = ?`),
       connDetected: db.prepare(`UPDATE connections SET detected_protocol = ?, intercepted = ?, hello_sni = ?, hello_alpn = ?,
@@ -116,7 +116,7 @@ export class BatchWriter {
         conn(e.connId, s.connOpened.run(e.connId, e.parentId, e.listener, e.clientAddress, e.clientPort, e.time, e.seq).changes);
         break;
       case 'conn.tunnel':
-        conn(e.connId, s.connTunnel.run(e.host, e.port, e.target, json(e.headers), e.seq, e.connId).changes);
+        conn(e.connId, s.connTunnel.run(e.host, e.port, e.target, json(e.headers), e.via ?? 'connect', e.user ?? null, e.seq, e.connId).changes);
         break;
       case 'conn.upstream':
         conn(e.connId, s.connUpstream.run(e.remoteAddress, e.remotePort, e.dnsMs, e.connectMs, e.seq, e.connId).changes);

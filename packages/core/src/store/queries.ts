@@ -1,7 +1,16 @@
 // The reading API over a capture file, shared by the inspector and the exporters. SQL stays here;
 // callers get camelCase objects (row-types.ts) with JSON columns parsed back.
 import type Database from 'better-sqlite3';
-import type { CertificateInfo, DetectedProtocol, Failure, FailureReason, HeaderList, HttpProtocol, Side } from '../capture/events.js';
+import type {
+  CertificateInfo,
+  DetectedProtocol,
+  Failure,
+  FailureReason,
+  HeaderList,
+  HttpProtocol,
+  Side,
+  TunnelVia,
+} from '../capture/events.js';
 import type {
   ConnectionDetail,
   DecodeErrorRow,
@@ -106,6 +115,8 @@ export function getConnection(db: Db, id: number): ConnectionDetail | null {
             port: r.tunnel_port as number,
             target: r.tunnel_target as string,
             headers: parseJson<HeaderList>(r.tunnel_headers) ?? [],
+            via: (r.tunnel_via as TunnelVia | null) ?? 'connect',
+            user: (r.proxy_user as string | null) ?? null,
           },
     upstream:
       r.upstream_address === null

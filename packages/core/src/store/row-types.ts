@@ -9,6 +9,7 @@ import type {
   HeaderList,
   HttpProtocol,
   Side,
+  TunnelVia,
   WsDeflateParams,
   H2FrameDetails,
 } from '../capture/events.js';
@@ -87,6 +88,10 @@ export interface TunnelDetail {
   port: number;
   target: string;
   headers: HeaderList;
+  /** How the client asked for the tunnel: HTTP/1.1 CONNECT, SOCKS5, or an HTTP/2 CONNECT stream. */
+  via: TunnelVia;
+  /** The proxy-authentication user the client presented (null when authentication is off). */
+  user: string | null;
 }
 
 export interface UpstreamDetail {

@@ -221,11 +221,17 @@ CREATE INDEX h2_frames_seq ON h2_frames(seq);
 ALTER TABLE exchanges ADD COLUMN pushed_by INTEGER;
 `;
 
+const V4_LISTENER_MODES = `
+ALTER TABLE connections ADD COLUMN tunnel_via TEXT;
+ALTER TABLE connections ADD COLUMN proxy_user TEXT;
+`;
+
 /** In order; each one moves the file from `version - 1` to `version`. Never edit a shipped one. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, sql: V1 },
   { version: 2, sql: V2_WEBSOCKETS },
   { version: 3, sql: V3_HTTP2 },
+  { version: 4, sql: V4_LISTENER_MODES },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -20,6 +20,8 @@ function explain(leg: 'client' | 'upstream', reason: string, caPath: string | nu
   return null;
 }
 
+const TUNNEL_VIA = { connect: 'CONNECT', socks5: 'SOCKS5 CONNECT', 'h2-connect': 'HTTP/2 CONNECT stream' } as const;
+
 export function ConnectionTab({ connectionId, version, info }: { connectionId: number; version: number; info: InfoResponse | null }) {
   const res = useResource(`${connectionId}@${version}`, (signal) => fetchConnection(connectionId, signal));
   if (res.state === 'loading') return <p className="muted">Loading the connection…</p>;
@@ -28,7 +30,8 @@ export function ConnectionTab({ connectionId, version, info }: { connectionId: n
   const general: Array<[string, React.ReactNode]> = [
     ['Connection', `#${c.id}${c.parentId !== null ? ` (inside #${c.parentId})` : ''} on ${c.listener}`],
     ['Client', `${c.clientAddress}:${c.clientPort}`],
-    ['Tunnel', c.tunnel ? `CONNECT ${c.tunnel.target}` : 'none (plain proxy request)'],
+    ['Tunnel', c.tunnel ? `${TUNNEL_VIA[c.tunnel.via]} ${c.tunnel.target}` : 'none (plain proxy request)'],
+    ...(c.tunnel?.user ? ([['Proxy user', c.tunnel.user]] as Array<[string, string]>) : []),
     ['Upstream', c.upstream ? `${c.upstream.remoteAddress}:${c.upstream.remotePort}` : ''],
     ['DNS / connect', c.upstream ? `${formatMs(c.upstream.dnsMs)} / ${formatMs(c.upstream.connectMs)}` : ''],
     ['Detected', c.detectedProtocol ?? ''],
