@@ -1,5 +1,6 @@
 // The proxy's settings, built by the CLI (or a test) and handed to `startHopscope()`.
 import type { ResolveRule } from './resolve-map.js';
+import type { ProxyCredentials } from './proxy-auth.js';
 
 export interface ProxyConfig {
   listenHost: string;
@@ -22,6 +23,8 @@ export interface ProxyConfig {
   h2Tap?: boolean;
   /** HTTP/2 frames stored one by one per connection; later ones are summarised (default 2,000). */
   h2FramesPerConnection?: number;
+  /** Clients must present these (HTTP Proxy-Authorization: Basic, SOCKS5 username/password); null: no authentication. */
+  proxyAuth?: ProxyCredentials | null;
 }
 
 export const defaultProxyConfig: ProxyConfig = {
