@@ -4,11 +4,11 @@ import type http from 'node:http';
 import type { Socket } from 'node:net';
 import { pairsFromRaw } from './hop-by-hop.js';
 import { parseAuthority } from './authority.js';
-import { dialTcp } from './dialer.js';
 import { describeUpstreamFailure, failureFromError, statusForFailure } from './failure.js';
 import { answerAndClose } from './plain-response.js';
 import type { ProxyContext } from './proxy-context.js';
 import { startTunnel, type TlsHandler } from './tunnel.js';
+import { dialTunnelTarget } from './tunnel-dial.js';
 
 const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection established\r\n\r\n', 'latin1');
 
@@ -35,7 +35,7 @@ export function handleConnect(ctx: ProxyContext, req: http.IncomingMessage, sock
     headers: pairsFromRaw(req.rawHeaders),
   });
 
-  dialTcp(target.host, target.port, ctx.resolveMap, ctx.config.connectTimeoutMs).then(
+  dialTunnelTarget(ctx, target.host, target.port).then(
     (dial) => {
       if (socket.destroyed) {
         dial.socket.destroy();
