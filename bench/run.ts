@@ -1,20 +1,14 @@
 // `npm run bench`: every figure as a ratio against the same work done directly, in one run.
 // The upstream, the proxy and the load generators each run in their own process.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createInterface } from 'node:readline';
 import { runWsBench } from './ws-bench.js';
+import { buildHopscope, cleanUp, hopscopeCaPath, peakRssMiB, progress, root, startNode, startProxy } from './processes.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = 16;
 const H2_CONNECTIONS = 4;
 const H2_STREAMS = 32;
-const work = mkdtempSync(join(tmpdir(), 'hopscope-bench-'));
-const children: ChildProcess[] = [];
 
 interface Load {
   rps: number;
@@ -24,38 +18,11 @@ interface Load {
   errors: number;
 }
 
-function progress(text: string): void {
-  process.stderr.write(`bench: ${text}\n`);
-}
-
 function ensureWrk(): void {
   if (spawnSync('wrk', ['--version']).error === undefined) return;
   progress('installing wrk (Debian package) for the plain HTTP load…');
   const install = spawnSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk'], { stdio: 'inherit' });
   if (install.status !== 0) throw new Error('bench needs wrk: apt-get install wrk');
-}
-
-/** Starts a node script and resolves with its first stdout line. */
-function startNode(args: string[], options: { tsx?: boolean } = {}): Promise<{ child: ChildProcess; firstLine: string }> {
-  const loader = options.tsx === false ? [] : ['--import', 'tsx'];
-  const child = spawn(process.execPath, [...loader, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    lines.once('line', (firstLine) => resolve({ child, firstLine }));
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
-  });
-}
-
-async function startProxy(name: string, extra: string[] = []): Promise<{ child: ChildProcess; port: number }> {
-  const { child, firstLine } = await startNode([
-    'packages/core/dist/cli/main.js', 'start', '--listen', '127.0.0.1:0', '--no-ui', '--db', join(work, `${name}.sqlite`),
-    '--resolve', '*.test=127.0.0.1', '--ca-dir', join(work, 'ca'), '--upstream-ca', join(root, 'test/fixtures/upstream-ca.pem'),
-    '--quiet', ...extra,
-  ], { tsx: false });
-  const port = Number(/:(\d+)$/.exec(firstLine)?.[1]);
-  if (!port) throw new Error(`unexpected first line from hopscope: ${firstLine}`);
-  return { child, port };
 }
 
 function wrk(url: string, target?: string): Load {
@@ -89,11 +56,6 @@ async function h2Load(url: string, proxyPort?: number): Promise<Load> {
   const args = ['bench/h2-load.ts', url, String(SECONDS), String(H2_CONNECTIONS), String(H2_STREAMS), proxyPort ? `127.0.0.1:${proxyPort}` : '-'];
   const { firstLine } = await startNode(args);
   return JSON.parse(firstLine) as Load;
-}
-
-function peakRssMiB(pid: number): number {
-  const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-  return Number(kb) / 1024;
 }
 
 const rows: string[][] = [];
@@ -132,18 +94,14 @@ function printTable(): void {
 
 async function main(): Promise<void> {
   ensureWrk();
-  // The proxy runs as users run it: compiled (from source through tsx it carries ~50 MiB more).
-  progress('building hopscope (npm run build)');
-  if (spawnSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] }).status !== 0) {
-    throw new Error('npm run build failed');
-  }
+  buildHopscope();
   progress(`${SECONDS} s per run, ${CONCURRENCY} connections, capture on (SQLite file)`);
   const upstream = JSON.parse((await startNode(['bench/upstream-server.ts'])).firstLine) as { http: number; https: number };
   // One proxy per kind of work, so each peak RSS below belongs to one scenario group.
   const plain = await startProxy('plain');
   const blind = await startProxy('blind', ['--no-intercept']);
   const proxy = await startProxy('intercept');
-  process.env.BENCH_EXTRA_CA = join(work, 'ca', 'ca.pem'); // the load generator trusts hopscope's CA
+  process.env.BENCH_EXTRA_CA = hopscopeCaPath; // the load generator trusts hopscope's CA
 
   progress('plain HTTP/1.1 keep-alive GET: direct');
   const plainDirect = wrk(`http://127.0.0.1:${upstream.http}/`);
@@ -200,7 +158,4 @@ main()
     console.error(`bench: ${(err as Error).message}`);
     process.exitCode = 1;
   })
-  .finally(() => {
-    for (const child of children) child.kill('SIGKILL');
-    rmSync(work, { recursive: true, force: true });
-  });
+  .finally(cleanUp);
