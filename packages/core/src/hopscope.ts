@@ -19,6 +19,7 @@ import { ConnectionRegistry } from './net/connection-registry.js';
 import { lookupWithMap } from './net/dialer.js';
 import type { ProxyContext } from './net/proxy-context.js';
 import { ProxyServer } from './net/proxy-server.js';
+import { SocksListener } from './net/socks-listener.js';
 import { ResolveMap } from './net/resolve-map.js';
 import { UpstreamPool } from './net/upstream-pool.js';
 import { openStore } from './store/open-store.js';
@@ -49,6 +50,9 @@ export interface Hopscope {
   /** `http://HOST:PORT` of the proxy port, with the real port. */
   proxyUrl: string;
   address: AddressInfo;
+  /** `socks5://HOST:PORT` of the SOCKS-only port (--socks), with the real port; null when not asked for. */
+  socksUrl: string | null;
+  socksAddress: AddressInfo | null;
   bus: CaptureBus;
   db: Database.Database;
   /** The store's writer: the inspector listens to its `onCommitted` to broadcast committed rows. */
@@ -114,7 +118,9 @@ export async function startHopscope(options: HopscopeOptions): Promise<Hopscope>
       ...(upstreamCaPems.length > 0 ? { ca: [...tls.rootCertificates, ...upstreamCaPems] } : {}),
     } as https.AgentOptions),
   };
-  const server = new ProxyServer(ctx, makeTlsInterceptor(interception));
+  const onTls = makeTlsInterceptor(interception);
+  const server = new ProxyServer(ctx, onTls);
+  const socks = config.socksListen ? new SocksListener(ctx, server, onTls) : null;
   let address: AddressInfo;
   try {
     address = await server.listen();
@@ -123,10 +129,24 @@ export async function startHopscope(options: HopscopeOptions): Promise<Hopscope>
     db.close();
     throw err;
   }
+  let socksAddress: AddressInfo | null = null;
+  if (socks && config.socksListen) {
+    try {
+      socksAddress = await socks.listen(config.socksListen.host, config.socksListen.port);
+    } catch (err) {
+      await server.close(0);
+      ctx.upstreams.destroy();
+      await sink.close();
+      db.close();
+      throw err;
+    }
+  }
   let closing: Promise<void> | null = null;
   return {
     proxyUrl: `http://${formatHost(address.address)}:${address.port}`,
     address,
+    socksUrl: socksAddress ? `socks5://${formatHost(socksAddress.address)}:${socksAddress.port}` : null,
+    socksAddress,
     bus,
     db,
     sink,
@@ -135,7 +155,9 @@ export async function startHopscope(options: HopscopeOptions): Promise<Hopscope>
     flush: () => sink.flush(),
     close: () =>
       (closing ??= (async () => {
+        const socksClosed = socks?.close(); // stops accepting; server.close() ends its connections with the rest
         await server.close();
+        await socksClosed;
         ctx.upstreams.destroy();
         await sink.close();
         db.close();

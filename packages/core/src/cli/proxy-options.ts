@@ -3,6 +3,7 @@
 import { resolve as resolvePath } from 'node:path';
 import type { HopscopeOptions } from '../hopscope.js';
 import { parseResolveRule } from '../net/resolve-map.js';
+import { parseHostPort } from './listen-address.js';
 
 export const PROXY_OPTIONS = {
   resolve: { type: 'string', multiple: true, default: [] as string[] },
@@ -18,6 +19,7 @@ export const PROXY_OPTIONS = {
   'upstream-insecure': { type: 'boolean', default: false },
   'no-h2-tap': { type: 'boolean', default: false },
   keylog: { type: 'string' },
+  socks: { type: 'string' },
 } as const;
 
 export const PROXY_OPTIONS_HELP = `  --resolve HOST=ADDRESS       connect to ADDRESS instead of resolving HOST (HOST may be a glob
@@ -34,6 +36,7 @@ export const PROXY_OPTIONS_HELP = `  --resolve HOST=ADDRESS       connect to ADD
   --upstream-insecure          do not verify upstream certificates
   --no-h2-tap                  relay HTTP/2 without decoding it (for measuring the tap's cost)
   --keylog FILE                write TLS secrets of both legs for Wireshark (default $SSLKEYLOGFILE)
+  --socks HOST:PORT            also open a SOCKS5-only port (the proxy port speaks SOCKS5 too)
 `;
 
 type ProxyOptionValues = {
@@ -50,6 +53,7 @@ type ProxyOptionValues = {
   'upstream-insecure': boolean;
   'no-h2-tap': boolean;
   keylog?: string;
+  socks?: string;
 };
 
 /** The parsed proxy options as library options (without the listener address and the capture file). */
@@ -68,6 +72,7 @@ export function proxyOptionsFrom(values: ProxyOptionValues): Omit<HopscopeOption
     upstreamInsecure: values['upstream-insecure'],
     h2Tap: !values['no-h2-tap'],
     ...(values.keylog ? { keylogFile: resolvePath(values.keylog) } : {}),
+    ...(values.socks ? { socksListen: parseHostPort(values.socks, '--socks') } : {}),
   };
 }
 

@@ -10,7 +10,7 @@ import { startStatusLine } from './status-line.js';
 export const START_USAGE = `Usage: hopscope start [options]
 
 Runs the proxy and the inspector, recording everything into a capture file. Prints
-"proxy: URL", "ui: URL", "ca: PATH" and "db: PATH" lines, then a live status line on a terminal.
+"proxy: URL", "socks: URL" (with --socks), "ui: URL", "ca: PATH" and "db: PATH" lines, then a live status line on a terminal.
   --listen HOST:PORT           proxy address (default 127.0.0.1:8080; port 0 picks a free one)
   --ui HOST:PORT               inspector address (default 127.0.0.1:8081; port 0 picks a free one)
   --no-ui                      no inspector (headless recording, e.g. in CI)
@@ -63,7 +63,13 @@ export async function startCommand(args: string[]): Promise<number> {
     await hopscope.close();
     throw new Error(`cannot start the inspector on ${values.ui}: ${(err as Error).message} (use --ui HOST:PORT or --no-ui)`);
   }
-  const lines = [`proxy: ${hopscope.proxyUrl}`, ...(inspector ? [`ui: ${inspector.url}`] : []), `ca: ${hopscope.caCertPath}`, `db: ${dbPath}`];
+  const lines = [
+    `proxy: ${hopscope.proxyUrl}`,
+    ...(hopscope.socksUrl ? [`socks: ${hopscope.socksUrl}`] : []),
+    ...(inspector ? [`ui: ${inspector.url}`] : []),
+    `ca: ${hopscope.caCertPath}`,
+    `db: ${dbPath}`,
+  ];
   process.stdout.write(`${lines.join('\n')}\n`);
   const stopStatus = !values.quiet && process.stdout.isTTY ? startStatusLine(hopscope, process.stdout) : () => {};
   await waitForSignal();

@@ -25,6 +25,8 @@ export interface ProxyConfig {
   h2FramesPerConnection?: number;
   /** Clients must present these (HTTP Proxy-Authorization: Basic, SOCKS5 username/password); null: no authentication. */
   proxyAuth?: ProxyCredentials | null;
+  /** A SOCKS5-only port (--socks HOST:PORT; port 0 picks a free one); null: none. The proxy port speaks SOCKS5 as well. */
+  socksListen?: { host: string; port: number } | null;
 }
 
 export const defaultProxyConfig: ProxyConfig = {

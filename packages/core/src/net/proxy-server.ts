@@ -11,6 +11,7 @@ import { failureFromError } from './failure.js';
 import { answerAndClose } from './plain-response.js';
 import type { TlsHandler } from './tunnel.js';
 import type { ConnectionRecord } from './connection-registry.js';
+import { serveHttpOrSocks } from './socks5-front-door.js';
 
 type ConnectionListener = (this: http.Server, socket: Socket) => void;
 
@@ -35,8 +36,9 @@ export class ProxyServer {
     this.httpConnectionListener = listener;
     this.server.removeAllListeners('connection');
     this.server.on('connection', (socket: Socket) => {
-      this.recordConnection(socket, 'proxy');
-      this.serveHttp(socket);
+      const record = this.recordConnection(socket, 'proxy');
+      // The first byte tells SOCKS (0x05, 0x04) from HTTP (a method's letter).
+      serveHttpOrSocks(ctx, record, socket, () => this.serveHttp(socket), this.server.headersTimeout, this.onTls);
     });
 
     const forward = (req: http.IncomingMessage, res: http.ServerResponse) => handleForwardRequest(ctx, req, res);
