@@ -116,7 +116,7 @@ export function toBuffer(data: RawData): Buffer {
 }
 
 /** Sends absolute-form requests to the proxy: what an HTTP proxy client does for ws:// (path 1). */
-function absoluteFormAgent(proxy: { host: string; port: number }): http.Agent {
+export function absoluteFormAgent(proxy: { host: string; port: number }): http.Agent {
   type AddRequest = (req: http.ClientRequest, options: http.RequestOptions) => void;
   const agent = new http.Agent({ keepAlive: false }) as http.Agent & { addRequest: AddRequest };
   const addRequest = agent.addRequest.bind(agent);

@@ -19,6 +19,7 @@ import { ConnectionRegistry } from './net/connection-registry.js';
 import { lookupWithMap } from './net/dialer.js';
 import type { ProxyContext } from './net/proxy-context.js';
 import { ProxyServer } from './net/proxy-server.js';
+import { assertListenAllowed } from './net/proxy-auth-gate.js';
 import { SocksListener } from './net/socks-listener.js';
 import { ResolveMap } from './net/resolve-map.js';
 import { UpstreamPool } from './net/upstream-pool.js';
@@ -68,6 +69,9 @@ export interface Hopscope {
 
 export async function startHopscope(options: HopscopeOptions): Promise<Hopscope> {
   const config: ProxyConfig = { ...defaultProxyConfig, ...stripUndefined(options) };
+  // Library users get the same protection as the command line: no open proxy by accident.
+  assertListenAllowed(config.listenHost, config);
+  if (config.socksListen) assertListenAllowed(config.socksListen.host, config, 'the SOCKS port');
   const ca = await loadOrCreateCa(resolvePath(options.caDir ?? 'ca'), { warn: options.onNotice });
   const upstreamCaPems = (options.upstreamCaFiles ?? []).map((file) => readFileSync(file));
   const interception = new Interception({
@@ -108,6 +112,7 @@ export async function startHopscope(options: HopscopeOptions): Promise<Hopscope>
       secureContext: interception.upstreamContext,
       rejectUnauthorized: interception.verifyUpstream,
       onTlsSocket: (socket) => interception.watchKeylog(socket),
+      maxHeadBytes: config.maxHeaderBytes,
     }),
     httpAgent: new http.Agent({ keepAlive: true, scheduling: 'lifo', lookup } as http.AgentOptions),
     httpsAgent: new https.Agent({

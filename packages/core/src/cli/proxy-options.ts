@@ -3,6 +3,8 @@
 import { resolve as resolvePath } from 'node:path';
 import type { HopscopeOptions } from '../hopscope.js';
 import { parseResolveRule } from '../net/resolve-map.js';
+import { parseProxyCredentials } from '../net/proxy-auth.js';
+import { parseUpstreamProxy } from '../net/upstream-proxy.js';
 import { parseHostPort } from './listen-address.js';
 
 export const PROXY_OPTIONS = {
@@ -19,6 +21,7 @@ export const PROXY_OPTIONS = {
   'upstream-insecure': { type: 'boolean', default: false },
   'no-h2-tap': { type: 'boolean', default: false },
   keylog: { type: 'string' },
+  'upstream-proxy': { type: 'string' },
   socks: { type: 'string' },
 } as const;
 
@@ -36,6 +39,8 @@ export const PROXY_OPTIONS_HELP = `  --resolve HOST=ADDRESS       connect to ADD
   --upstream-insecure          do not verify upstream certificates
   --no-h2-tap                  relay HTTP/2 without decoding it (for measuring the tap's cost)
   --keylog FILE                write TLS secrets of both legs for Wireshark (default $SSLKEYLOGFILE)
+  --upstream-proxy URL         send upstream traffic through this HTTP proxy:
+                               http://[USER:PASSWORD@]HOST:PORT (--resolve applies to HOST)
   --socks HOST:PORT            also open a SOCKS5-only port (the proxy port speaks SOCKS5 too)
 `;
 
@@ -53,6 +58,7 @@ type ProxyOptionValues = {
   'upstream-insecure': boolean;
   'no-h2-tap': boolean;
   keylog?: string;
+  'upstream-proxy'?: string;
   socks?: string;
 };
 
@@ -72,7 +78,26 @@ export function proxyOptionsFrom(values: ProxyOptionValues): Omit<HopscopeOption
     upstreamInsecure: values['upstream-insecure'],
     h2Tap: !values['no-h2-tap'],
     ...(values.keylog ? { keylogFile: resolvePath(values.keylog) } : {}),
+    ...(values['upstream-proxy'] ? { upstreamProxy: parseUpstreamProxy(values['upstream-proxy']) } : {}),
     ...(values.socks ? { socksListen: parseHostPort(values.socks, '--socks') } : {}),
+  };
+}
+
+/** Who may use the proxy ports: options of `hopscope start` only (`run` listens on loopback for its child). */
+export const ACCESS_OPTIONS = {
+  'proxy-auth': { type: 'string' },
+  'allow-open-proxy': { type: 'boolean', default: false },
+} as const;
+
+export const ACCESS_OPTIONS_HELP = `  --proxy-auth USER:PASSWORD   clients must authenticate (Proxy-Authorization: Basic; SOCKS5
+                               username/password)
+  --allow-open-proxy           listen on a non-loopback address without --proxy-auth anyway
+`;
+
+export function accessOptionsFrom(values: { 'proxy-auth'?: string; 'allow-open-proxy': boolean }): Pick<HopscopeOptions, 'proxyAuth' | 'allowOpenProxy'> {
+  return {
+    proxyAuth: values['proxy-auth'] !== undefined ? parseProxyCredentials(values['proxy-auth']) : null,
+    allowOpenProxy: values['allow-open-proxy'],
   };
 }
 

@@ -4,7 +4,8 @@ import { resolve as resolvePath } from 'node:path';
 import { startHopscope } from '../hopscope.js';
 import { startInspector, type Inspector } from '../inspector/start-inspector.js';
 import { parseHostPort } from './listen-address.js';
-import { PROXY_OPTIONS, PROXY_OPTIONS_HELP, proxyOptionsFrom } from './proxy-options.js';
+import { ACCESS_OPTIONS, ACCESS_OPTIONS_HELP, accessOptionsFrom, PROXY_OPTIONS, PROXY_OPTIONS_HELP, proxyOptionsFrom } from './proxy-options.js';
+import { assertListenAllowed } from '../net/proxy-auth-gate.js';
 import { startStatusLine } from './status-line.js';
 
 export const START_USAGE = `Usage: hopscope start [options]
@@ -15,7 +16,7 @@ Runs the proxy and the inspector, recording everything into a capture file. Prin
   --ui HOST:PORT               inspector address (default 127.0.0.1:8081; port 0 picks a free one)
   --no-ui                      no inspector (headless recording, e.g. in CI)
   --db FILE                    capture file (default hopscope-<date>-<time>.sqlite here; :memory: allowed)
-${PROXY_OPTIONS_HELP}  --quiet                      no live status line
+${ACCESS_OPTIONS_HELP}${PROXY_OPTIONS_HELP}  --quiet                      no live status line
 `;
 
 export async function startCommand(args: string[]): Promise<number> {
@@ -26,6 +27,7 @@ export async function startCommand(args: string[]): Promise<number> {
       ui: { type: 'string', default: '127.0.0.1:8081' },
       'no-ui': { type: 'boolean', default: false },
       db: { type: 'string' },
+      ...ACCESS_OPTIONS,
       ...PROXY_OPTIONS,
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -38,11 +40,15 @@ export async function startCommand(args: string[]): Promise<number> {
   }
   const listen = parseHostPort(values.listen, '--listen');
   const ui = values['no-ui'] ? null : parseHostPort(values.ui, '--ui');
+  const access = accessOptionsFrom(values);
+  // Before anything is created: a proxy reachable by others needs credentials (or an explicit yes).
+  assertListenAllowed(listen.host, access);
   const dbPath = values.db === ':memory:' ? ':memory:' : resolvePath(values.db ?? defaultCaptureName());
   const hopscope = await startHopscope({
     dbPath,
     listenHost: listen.host,
     listenPort: listen.port,
+    ...access,
     ...proxyOptionsFrom(values),
     onNotice: (message) => process.stderr.write(`${process.stdout.isTTY ? '\r\x1b[2K' : ''}hopscope: ${message}\n`),
   });
@@ -70,9 +76,11 @@ export async function startCommand(args: string[]): Promise<number> {
     `ca: ${hopscope.caCertPath}`,
     `db: ${dbPath}`,
   ];
+  // Listen for signals before announcing the addresses: whoever reads them may stop us at once.
+  const signalled = waitForSignal();
   process.stdout.write(`${lines.join('\n')}\n`);
   const stopStatus = !values.quiet && process.stdout.isTTY ? startStatusLine(hopscope, process.stdout) : () => {};
-  await waitForSignal();
+  await signalled;
   stopStatus();
   await inspector?.close();
   await hopscope.close();

@@ -1,6 +1,7 @@
 // The proxy's settings, built by the CLI (or a test) and handed to `startHopscope()`.
 import type { ResolveRule } from './resolve-map.js';
 import type { ProxyCredentials } from './proxy-auth.js';
+import type { UpstreamProxy } from './upstream-proxy.js';
 
 export interface ProxyConfig {
   listenHost: string;
@@ -25,6 +26,10 @@ export interface ProxyConfig {
   h2FramesPerConnection?: number;
   /** Clients must present these (HTTP Proxy-Authorization: Basic, SOCKS5 username/password); null: no authentication. */
   proxyAuth?: ProxyCredentials | null;
+  /** Listen on a non-loopback address without proxyAuth anyway (refused otherwise: an open proxy). */
+  allowOpenProxy?: boolean;
+  /** Send upstream traffic through this HTTP proxy (--upstream-proxy); null: connect directly. */
+  upstreamProxy?: UpstreamProxy | null;
   /** A SOCKS5-only port (--socks HOST:PORT; port 0 picks a free one); null: none. The proxy port speaks SOCKS5 as well. */
   socksListen?: { host: string; port: number } | null;
 }

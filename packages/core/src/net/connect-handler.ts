@@ -1,18 +1,29 @@
-// CONNECT host:port on the proxy port: dial the upstream first (so a failure becomes a 502/504
-// the client can read), answer 200, then let the tunnel decide what flows inside.
+// CONNECT host:port on the proxy port: check the client's proxy credentials (when --proxy-auth is
+// on), dial the upstream first (so a failure becomes a 502/504 the client can read), answer 200,
+// then let the tunnel decide what flows inside.
 import type http from 'node:http';
 import type { Socket } from 'node:net';
 import { pairsFromRaw } from './hop-by-hop.js';
 import { parseAuthority } from './authority.js';
-import { describeUpstreamFailure, failureFromError, statusForFailure } from './failure.js';
+import { failureFromError, statusForFailure } from './failure.js';
 import { answerAndClose } from './plain-response.js';
 import type { ProxyContext } from './proxy-context.js';
+import { answerProxyAuthOnSocket, authorizeProxyRequest, clientKeepsAlive, redactProxyAuthorization } from './proxy-auth-gate.js';
 import { startTunnel, type TlsHandler } from './tunnel.js';
 import { dialTunnelTarget } from './tunnel-dial.js';
+import { describeProxiedFailure } from './upstream-proxy.js';
 
 const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection established\r\n\r\n', 'latin1');
 
-export function handleConnect(ctx: ProxyContext, req: http.IncomingMessage, socket: Socket, head: Buffer, onTls?: TlsHandler): void {
+/** `serveAgain` hands the socket back to the HTTP parser (a client retrying after a 407 on the same connection). */
+export function handleConnect(
+  ctx: ProxyContext,
+  req: http.IncomingMessage,
+  socket: Socket,
+  head: Buffer,
+  onTls?: TlsHandler,
+  serveAgain?: (socket: Socket) => void,
+): void {
   const record = ctx.registry.get(socket);
   if (!record) {
     socket.destroy();
@@ -26,13 +37,28 @@ export function handleConnect(ctx: ProxyContext, req: http.IncomingMessage, sock
     answerAndClose(socket, 400, (err as Error).message);
     return;
   }
+  let headers = pairsFromRaw(req.rawHeaders);
+  let user: string | null = null;
+  if (ctx.config.proxyAuth) {
+    const auth = authorizeProxyRequest(ctx.config.proxyAuth, headers);
+    if (!auth.ok) {
+      // No tunnel was opened: the connection carries the refusal (a retry on it may still succeed).
+      record.error ??= auth.failure;
+      answerProxyAuthOnSocket(socket, clientKeepsAlive(req.httpVersion, headers), head, serveAgain);
+      return;
+    }
+    user = auth.user;
+    headers = redactProxyAuthorization(headers);
+  }
   ctx.bus.emit({
     kind: 'conn.tunnel',
     connId: record.id,
     host: target.host,
     port: target.port,
+    via: 'connect',
+    user,
     target: req.url ?? '',
-    headers: pairsFromRaw(req.rawHeaders),
+    headers,
   });
 
   dialTunnelTarget(ctx, target.host, target.port).then(
@@ -56,7 +82,7 @@ export function handleConnect(ctx: ProxyContext, req: http.IncomingMessage, sock
     (err) => {
       const failure = failureFromError(err, 'internal');
       record.error ??= failure;
-      answerAndClose(socket, statusForFailure(failure.reason), describeUpstreamFailure(failure, target.host, target.port));
+      answerAndClose(socket, statusForFailure(failure.reason), describeProxiedFailure(failure, target.host, target.port));
     },
   );
 }

@@ -10,6 +10,9 @@ import type { ProxyContext } from './proxy-context.js';
 import { pairsFromRaw } from './hop-by-hop.js';
 import { requestFraming, requestHead } from './request-head.js';
 import { UpstreamExchange } from './upstream-exchange.js';
+import type { UpstreamTarget } from './upstream-connection.js';
+import { answerProxyAuthOnResponse, authorizeProxyRequest, clientKeepsAlive, proxyAuthResponseHeaders, recordProxyAuthRefusal, redactProxyAuthorization } from './proxy-auth-gate.js';
+import { upstreamProxyAuthorization } from './upstream-proxy.js';
 
 export function handleForwardRequest(ctx: ProxyContext, req: http.IncomingMessage, res: http.ServerResponse): void {
   const record = ctx.registry.get(req.socket as Socket);
@@ -27,13 +30,25 @@ export function handleForwardRequest(ctx: ProxyContext, req: http.IncomingMessag
     return;
   }
 
-  const headers = pairsFromRaw(req.rawHeaders);
-  const exchangeId = ctx.ids.nextExchangeId();
+  let headers = pairsFromRaw(req.rawHeaders);
   const scheme = url.protocol === 'https:' ? 'https' : 'http';
   const host = url.hostname.replace(/^\[|\]$/g, '');
   const port = url.port ? Number(url.port) : scheme === 'https' ? 443 : 80;
   const method = req.method ?? 'GET';
   const protocol = protocolOf(req);
+  const { proxyAuth, upstreamProxy } = ctx.config;
+  if (proxyAuth) {
+    const auth = authorizeProxyRequest(proxyAuth, headers);
+    const request = { connId: record.id, streamId: null, protocol, method, target: req.url ?? '', url: url.href, scheme, host, port, headers } as const;
+    if (!auth.ok) {
+      // The refused attempt is an exchange row of its own; the connection lives on for the retry.
+      recordProxyAuthRefusal(ctx, request, proxyAuthResponseHeaders(clientKeepsAlive(req.httpVersion, headers)), auth.failure);
+      answerProxyAuthOnResponse(res);
+      return;
+    }
+    headers = redactProxyAuthorization(headers);
+  }
+  const exchangeId = ctx.ids.nextExchangeId();
   ctx.registry.exchangeStarted(record);
   ctx.bus.emit({
     kind: 'http.request',
@@ -51,13 +66,26 @@ export function handleForwardRequest(ctx: ProxyContext, req: http.IncomingMessag
   });
 
   const framing = requestFraming(headers);
+  let target: UpstreamTarget;
+  let head: string;
+  if (upstreamProxy && scheme === 'http') {
+    // Through the upstream proxy: absolute-form to it, its credentials added, one pool for all targets.
+    target = { scheme, host, port, key: `proxy://${upstreamProxy.host}:${upstreamProxy.port}`, via: upstreamProxy };
+    head = requestHead(method, `http://${url.host}${url.pathname}${url.search}`, headers, url.host, framing);
+    const authorization = upstreamProxyAuthorization(upstreamProxy);
+    if (authorization) head = `${head.slice(0, -2)}Proxy-Authorization: ${authorization}\r\n\r\n`;
+  } else {
+    // https:// through an upstream proxy is a CONNECT tunnel per origin (upstream-connection.ts).
+    target = { scheme, host, port, key: `${scheme}://${host}:${port}`, via: upstreamProxy ?? null };
+    head = requestHead(method, `${url.pathname}${url.search}`, headers, url.host, framing);
+  }
   const exchange: UpstreamExchange = new UpstreamExchange(
     ctx,
-    { scheme, host, port, key: `${scheme}://${host}:${port}` },
+    target,
     {
       exchangeId,
       method,
-      head: requestHead(method, `${url.pathname}${url.search}`, headers, url.host, framing),
+      head,
       framing,
       clientIsHttp10: protocol === 'HTTP/1.0',
     },

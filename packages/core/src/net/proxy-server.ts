@@ -45,10 +45,10 @@ export class ProxyServer {
     this.server.on('request', forward);
     this.server.on('checkContinue', forward); // forward Expect: 100-continue and relay the upstream's 100
     this.server.on('connect', (req: http.IncomingMessage, socket: Socket, head: Buffer) =>
-      handleConnect(ctx, req, socket, head, this.onTls),
+      handleConnect(ctx, req, socket, head, this.onTls, (s) => this.serveHttp(s)),
     );
     // ws:// through the proxy: an absolute-form request with Upgrade (Node routes every one here).
-    this.server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => handleUpgradeRequest(ctx, req, socket, head));
+    this.server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => handleUpgradeRequest(ctx, req, socket, head, (s) => this.serveHttp(s)));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.rejectMalformed(err, socket));
   }
 

@@ -1,8 +1,16 @@
 // The one way every front door (HTTP/1.1 CONNECT, SOCKS5, HTTP/2 CONNECT streams) opens the
 // upstream leg of a tunnel, so that routing rules such as an upstream proxy apply to all of them.
+// With --upstream-proxy the leg is a CONNECT tunnel through that proxy (which resolves the target:
+// --resolve rules then apply to the proxy's name only); failures name the proxy.
 import { dialTcp, type DialResult } from './dialer.js';
 import type { ProxyContext } from './proxy-context.js';
+import { dialThroughUpstreamProxy } from './upstream-proxy-connect.js';
 
 export function dialTunnelTarget(ctx: ProxyContext, host: string, port: number): Promise<DialResult> {
-  return dialTcp(host, port, ctx.resolveMap, ctx.config.connectTimeoutMs);
+  const { config } = ctx;
+  if (!config.upstreamProxy) return dialTcp(host, port, ctx.resolveMap, config.connectTimeoutMs);
+  return dialThroughUpstreamProxy(config.upstreamProxy, host, port, ctx.resolveMap, {
+    connectTimeoutMs: config.connectTimeoutMs,
+    maxHeadBytes: config.maxHeaderBytes,
+  });
 }

@@ -1,20 +1,26 @@
 // One upstream HTTP/1.1 connection of the active path: dialled through the --resolve rules with
 // a connect timeout (TLS verified like Node's https agent did), with the timings of its dial.
 // The pool hands it from exchange to exchange; its socket events go to whichever exchange owns
-// it now (listeners are attached once, not per request).
+// it now (listeners are attached once, not per request). With an upstream proxy, an http://
+// connection goes to the proxy itself, and an https:// one is a CONNECT tunnel through it with
+// TLS on top.
 import net, { isIP, type LookupFunction } from 'node:net';
 import tls from 'node:tls';
 import type { Failure } from '../capture/events.js';
 import { nowMs } from '../capture/clock.js';
 import { failureFromError, ProxyError, upstreamTlsFailure } from './failure.js';
+import { upstreamProxyError, upstreamProxyName, type UpstreamProxy } from './upstream-proxy.js';
+import { requestTunnel } from './upstream-proxy-connect.js';
 
 export interface UpstreamTarget {
   scheme: 'http' | 'https';
   /** Host name or address, IPv6 without brackets. */
   host: string;
   port: number;
-  /** Pool key: scheme, host and port. */
+  /** Pool key: scheme, host and port (or the upstream proxy, for http:// through it). */
   key: string;
+  /** The upstream proxy to go through, if any. */
+  via?: UpstreamProxy | null;
 }
 
 /** The exchange that uses a connection right now. */
@@ -42,11 +48,13 @@ export interface DialSettings {
   onTlsSocket?: (socket: tls.TLSSocket) => void;
   /** A session ticket arrived for this origin. */
   onSession?: (session: Buffer) => void;
+  /** Largest CONNECT answer head accepted from an upstream proxy. */
+  maxHeadBytes?: number;
 }
 
-
 export class UpstreamConnection {
-  readonly socket: net.Socket;
+  /** With an https:// tunnel through an upstream proxy: the plain socket until the tunnel is up, then its TLS socket. */
+  socket: net.Socket;
   owner: ConnectionOwner | null = null;
   ready = false;
   closed = false;
@@ -61,6 +69,8 @@ export class UpstreamConnection {
   remotePort = 0;
   private error: Error | null = null;
   private connectTimer: NodeJS.Timeout | null;
+  /** True while the connection to the upstream proxy is not yet a tunnel to the target. */
+  private tunnelling = false;
 
   constructor(
     readonly target: UpstreamTarget,
@@ -68,10 +78,14 @@ export class UpstreamConnection {
     /** Called once when the socket closed, owned or not. */
     private readonly onClosed: (conn: UpstreamConnection) => void,
   ) {
-    const { host, port } = target;
+    const { host, port, via } = target;
     const started = nowMs();
     let looked = started;
-    if (target.scheme === 'https') {
+    if (via && target.scheme === 'https') {
+      this.socket = net.connect({ host: via.host, port: via.port, lookup: settings.lookup });
+      this.tunnelling = true;
+      this.socket.once('connect', () => this.tunnelThenTls(via, settings, () => looked));
+    } else if (target.scheme === 'https') {
       const servername = isIP(host) ? undefined : host;
       const socket = tls.connect({
         host,
@@ -91,7 +105,8 @@ export class UpstreamConnection {
       });
       this.socket = socket;
     } else {
-      this.socket = net.connect({ host, port, lookup: settings.lookup });
+      // Plain http://: to the target, or to the upstream proxy that forwards it.
+      this.socket = via ? net.connect({ host: via.host, port: via.port, lookup: settings.lookup }) : net.connect({ host, port, lookup: settings.lookup });
     }
     const socket = this.socket;
     socket.setNoDelay(true);
@@ -106,26 +121,81 @@ export class UpstreamConnection {
     });
     this.connectTimer = setTimeout(() => {
       this.connectTimer = null;
-      socket.destroy(new ProxyError('timeout', `connecting to ${host}:${port} timed out after ${settings.connectTimeoutMs} ms`, 'ETIMEDOUT'));
+      const through = via ? ` through the ${upstreamProxyName(via)}` : '';
+      this.socket.destroy(new ProxyError('timeout', `connecting to ${host}:${port}${through} timed out after ${settings.connectTimeoutMs} ms`, 'ETIMEDOUT'));
     }, settings.connectTimeoutMs);
+    if (this.tunnelling) {
+      socket.on('error', this.onSocketError);
+      socket.once('close', this.onSocketClose);
+    } else {
+      this.listen(socket);
+    }
+  }
 
+  /** Attaches the listeners that serve the owner (once, on the socket that carries HTTP). */
+  private listen(socket: net.Socket): void {
     socket.on('data', (chunk: Buffer) => {
       if (this.owner) this.owner.onData(chunk);
       else socket.destroy(); // bytes nobody asked for: the connection is not HTTP we can trust
     });
     socket.on('end', () => this.owner?.onEnd());
     socket.on('drain', () => this.owner?.onDrain());
-    socket.on('error', (err) => {
-      this.error ??= err;
-    });
-    socket.once('close', () => {
-      this.closed = true;
-      if (this.connectTimer) clearTimeout(this.connectTimer);
-      const owner = this.owner;
-      this.owner = null;
-      this.onClosed(this);
-      owner?.onClose(this.failure());
-    });
+    socket.on('error', this.onSocketError);
+    socket.once('close', this.onSocketClose);
+  }
+
+  private readonly onSocketError = (err: Error): void => {
+    this.error ??= err;
+  };
+
+  private readonly onSocketClose = (): void => {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    const owner = this.owner;
+    this.owner = null;
+    this.onClosed(this);
+    owner?.onClose(this.failure());
+  };
+
+  /** https:// through an upstream proxy: CONNECT on the socket to it, then TLS with the target inside the tunnel. */
+  private tunnelThenTls(via: UpstreamProxy, settings: DialSettings, lookedAt: () => number): void {
+    const raw = this.socket;
+    const { host, port } = this.target;
+    // The connect timer bounds the whole dial, so the CONNECT answer gets no timer of its own.
+    requestTunnel(raw, via, host, port, { maxHeadBytes: settings.maxHeadBytes ?? 64 * 1024, timeoutMs: 0 }).then(
+      () => {
+        if (this.closed || raw.destroyed) return;
+        this.tunnelling = false;
+        // Connecting lasts until the proxy has reached the target; TLS starts inside the tunnel.
+        const tunnelUp = nowMs();
+        this.connectMs = tunnelUp - lookedAt();
+        raw.removeListener('error', this.onSocketError);
+        raw.removeListener('close', this.onSocketClose);
+        const servername = isIP(host) ? undefined : host;
+        const secure = tls.connect({
+          socket: raw,
+          ...(servername ? { servername } : {}),
+          ALPNProtocols: ['http/1.1'],
+          ...(settings.secureContext ? { secureContext: settings.secureContext } : {}),
+          rejectUnauthorized: settings.rejectUnauthorized,
+          ...(settings.session ? { session: settings.session } : {}),
+        });
+        settings.onTlsSocket?.(secure);
+        if (settings.onSession) secure.on('session', settings.onSession);
+        this.socket = secure;
+        this.listen(secure);
+        secure.once('close', () => raw.destroy());
+        secure.once('secureConnect', () => {
+          this.tlsMs = nowMs() - tunnelUp;
+          this.becomeReady();
+        });
+      },
+      (err: Error) => {
+        this.error ??= err;
+        raw.destroy();
+      },
+    );
   }
 
   /** Gives the connection to `owner`; tells it at once when the connection is already up. */
@@ -151,9 +221,13 @@ export class UpstreamConnection {
   /** Why the connection ended, in the capture's taxonomy. */
   private failure(): Failure {
     const err = this.error;
+    const { via } = this.target;
     if (!err) {
-      return { reason: 'reset', message: 'socket hang up: the upstream closed the connection', code: 'ECONNRESET' };
+      const who = via && (this.tunnelling || this.target.scheme === 'http') ? `the ${upstreamProxyName(via)}` : 'the upstream';
+      return { reason: 'reset', message: `socket hang up: ${who} closed the connection`, code: 'ECONNRESET' };
     }
+    // Until the tunnel is up, and always for http:// through it, the socket is the upstream proxy's.
+    if (via && (this.tunnelling || this.target.scheme === 'http')) return failureFromError(upstreamProxyError(err, via));
     return this.target.scheme === 'https' && !this.ready ? upstreamTlsFailure(err) : failureFromError(err, 'internal');
   }
 }

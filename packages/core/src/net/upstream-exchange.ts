@@ -12,7 +12,9 @@ import type { ConnectionOwner, UpstreamConnection, UpstreamTarget } from './upst
 import { connectionTokens, endToEndHeaders, pairsFromRaw } from './hop-by-hop.js';
 import { chunkSizeLine, lastChunk, type RequestBodyFraming } from './request-head.js';
 import { ExchangeBodyTap } from './exchange-body-tap.js';
-import { describeUpstreamFailure, failureFromError, statusForFailure } from './failure.js';
+import { failureFromError, statusForFailure } from './failure.js';
+import { describeProxiedFailure, upstreamProxyAnswerError } from './upstream-proxy.js';
+import { formatAuthority } from './authority.js';
 
 export interface UpstreamRequest {
   exchangeId: number;
@@ -261,6 +263,13 @@ export class UpstreamExchange implements ConnectionOwner {
   private onResponseHead(status: number, statusText: string, version: Http1Version, headers: HeaderList): void {
     const conn = this.conn!;
     this.stopResponseTimer();
+    if (status === 407 && this.target.via && this.target.scheme === 'http') {
+      // The upstream proxy wants credentials we do not have: hopscope's problem, not the client's to answer.
+      const { host, port } = this.target;
+      const what = `${this.request.method} http://${formatAuthority(host, port)}`;
+      this.fail(failureFromError(upstreamProxyAnswerError(this.target.via, status, statusText, what)));
+      return;
+    }
     this.timings.responseStart = this.headStart ?? nowMs();
     const tokens = connectionTokens(headers);
     this.reusable &&= !tokens.has('close') && (version === '1.1' || tokens.has('keep-alive')); // RFC 9112 §9.3
@@ -334,7 +343,7 @@ export class UpstreamExchange implements ConnectionOwner {
     }
     const { host, port } = this.target;
     res.writeHead(statusForFailure(failure.reason), { 'Content-Type': 'text/plain; charset=utf-8' });
-    res.end(`hopscope: ${describeUpstreamFailure(failure, host, port)}\n`);
+    res.end(`hopscope: ${describeProxiedFailure(failure, host, port)}\n`);
   }
 
   private onClientClose(): void {

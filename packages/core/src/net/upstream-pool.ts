@@ -1,4 +1,5 @@
-// Keep-alive upstream connections of the active path, per origin (scheme, host, port).
+// Keep-alive upstream connections of the active path, per origin (scheme, host, port); http://
+// requests through an upstream proxy share one set of connections to that proxy.
 // One exchange at a time per connection (no pipelining); the most recently used idle
 // connection is reused first, so surplus ones age out and a periodic sweep closes them.
 // TLS sessions are resumed per origin.
@@ -18,6 +19,8 @@ export interface UpstreamPoolOptions {
   maxIdlePerOrigin?: number;
   /** An idle connection is closed after this long (default 30 s). */
   idleTimeoutMs?: number;
+  /** Largest CONNECT answer head accepted from an upstream proxy (default 64 KiB). */
+  maxHeadBytes?: number;
 }
 
 const MAX_SESSIONS = 100;
@@ -53,6 +56,7 @@ export class UpstreamPool {
         lookup: options.lookup,
         connectTimeoutMs: options.connectTimeoutMs,
         rejectUnauthorized: options.rejectUnauthorized,
+        ...(options.maxHeadBytes ? { maxHeadBytes: options.maxHeadBytes } : {}),
         ...(options.secureContext ? { secureContext: options.secureContext } : {}),
         ...(options.onTlsSocket ? { onTlsSocket: options.onTlsSocket } : {}),
         ...(session ? { session } : {}),

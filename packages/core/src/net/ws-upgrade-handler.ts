@@ -3,25 +3,38 @@
 // switch only works when they reach the server, so this request forwards them (RFC 9110 §7.8).
 // A 101 is relayed as received and the connection becomes a byte relay with the WebSocket tap;
 // any other answer (403, 426, …) is relayed as an ordinary exchange and the connection closes.
+// With an upstream proxy, ws:// goes to it in absolute-form and wss:// through a CONNECT tunnel.
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import { isIP } from 'node:net';
+import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
 import type { ExchangeTimings, Failure, HeaderList } from '../capture/events.js';
 import { nowMs } from '../capture/clock.js';
 import { guardTap, opaqueTap } from '../taps/tap.js';
 import { tapAfterUpgrade } from '../taps/ws-tap.js';
 import { ExchangeBodyTap } from './exchange-body-tap.js';
-import { describeUpstreamFailure, failureFromError, ProxyError, statusForFailure } from './failure.js';
+import { failureFromError, ProxyError, statusForFailure } from './failure.js';
 import { connectionTokens, endToEndHeaders, headerValue, pairsFromRaw } from './hop-by-hop.js';
 import { answerAndClose } from './plain-response.js';
 import type { ProxyContext } from './proxy-context.js';
+import { answerProxyAuthOnSocket, authorizeProxyRequest, clientKeepsAlive, recordProxyAuthRefusal, redactProxyAuthorization } from './proxy-auth-gate.js';
 import { relay } from './relay.js';
+import { dialTunnelTarget } from './tunnel-dial.js';
+import { describeProxiedFailure, upstreamProxyAnswerError, upstreamProxyAuthorization, upstreamProxyError, type UpstreamProxy } from './upstream-proxy.js';
 
 /** Connection options meant for hopscope itself, never forwarded even on a switch. */
 const NEVER_FORWARDED = new Set(['keep-alive', 'close', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding']);
 
-export function handleUpgradeRequest(ctx: ProxyContext, req: http.IncomingMessage, socket: Socket, head: Buffer): void {
+/** `serveAgain` hands the socket back to the HTTP parser (a client retrying after a 407 on the same connection). */
+export function handleUpgradeRequest(
+  ctx: ProxyContext,
+  req: http.IncomingMessage,
+  socket: Socket,
+  head: Buffer,
+  serveAgain?: (socket: Socket) => void,
+): void {
   const record = ctx.registry.get(socket);
   if (!record) {
     socket.destroy();
@@ -35,15 +48,11 @@ export function handleUpgradeRequest(ctx: ProxyContext, req: http.IncomingMessag
     answerAndClose(socket, 400, (err as Error).message);
     return;
   }
-  const headers = pairsFromRaw(req.rawHeaders);
-  const exchangeId = ctx.ids.nextExchangeId();
+  let headers = pairsFromRaw(req.rawHeaders);
   const secure = url.protocol === 'https:';
   const host = url.hostname.replace(/^\[|\]$/g, '');
   const port = url.port ? Number(url.port) : secure ? 443 : 80;
-  ctx.registry.exchangeStarted(record);
-  ctx.bus.emit({
-    kind: 'http.request',
-    exchangeId,
+  const request = {
     connId: record.id,
     streamId: null,
     protocol: req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1',
@@ -54,12 +63,25 @@ export function handleUpgradeRequest(ctx: ProxyContext, req: http.IncomingMessag
     host,
     port,
     headers,
-  });
+  } as const;
+  if (ctx.config.proxyAuth) {
+    const auth = authorizeProxyRequest(ctx.config.proxyAuth, headers);
+    if (!auth.ok) {
+      const sent = answerProxyAuthOnSocket(socket, clientKeepsAlive(req.httpVersion, headers), head, serveAgain);
+      recordProxyAuthRefusal(ctx, request, sent, auth.failure);
+      return;
+    }
+    headers = redactProxyAuthorization(headers);
+  }
+  const exchangeId = ctx.ids.nextExchangeId();
+  ctx.registry.exchangeStarted(record);
+  ctx.bus.emit({ kind: 'http.request', exchangeId, ...request, headers });
 
   const timings: ExchangeTimings = { dnsMs: null, connectMs: null, tlsMs: null, requestEnd: null, responseStart: null };
   const body = new ExchangeBodyTap(ctx, exchangeId);
   let settled = false;
   let answered = false;
+  let refusedByProxy = false;
   const settle = (failure: Failure | null) => {
     if (settled) return;
     settled = true;
@@ -71,6 +93,7 @@ export function handleUpgradeRequest(ctx: ProxyContext, req: http.IncomingMessag
 
   const outHeaders = endToEndHeaders(headers, switchHeaders(headers));
   if (!headerValue(headers, 'host')) outHeaders.unshift('Host', url.host);
+  const via = ctx.config.upstreamProxy ?? null;
   const options: http.RequestOptions = {
     host,
     port,
@@ -81,6 +104,7 @@ export function handleUpgradeRequest(ctx: ProxyContext, req: http.IncomingMessag
     agent: false, // the connection becomes the WebSocket's: never from or back to a pool
     lookup: ctx.lookup,
   };
+  if (via) throughUpstreamProxy(ctx, via, options, secure, url, outHeaders, timings);
   const upstream = secure ? https.request({ ...options, ...upstreamTlsOptions(ctx, host) }) : http.request(options);
   upstream.setTimeout(ctx.config.responseTimeoutMs, () => {
     upstream.destroy(new ProxyError('timeout', `no response within ${ctx.config.responseTimeoutMs} ms`, 'ETIMEDOUT'));
@@ -132,6 +156,15 @@ export function handleUpgradeRequest(ctx: ProxyContext, req: http.IncomingMessag
 
   // Refused (403, 426, …): relay the answer as is; Node's server gave this connection up, so it ends here.
   upstream.on('response', (res: http.IncomingMessage) => {
+    if (via && !secure && res.statusCode === 407) {
+      // The upstream proxy refused our credentials: a 502 that says so, not its 407 (which the client would take as ours).
+      const failure = failureFromError(upstreamProxyAnswerError(via, 407, res.statusMessage ?? '', `${req.method ?? 'GET'} ${url.href}`));
+      refusedByProxy = true;
+      settle(failure);
+      upstream.destroy();
+      answerAndClose(socket, statusForFailure(failure.reason), describeProxiedFailure(failure, host, port));
+      return;
+    }
     const responseHeaders = responded(res);
     const out = endToEndHeaders(responseHeaders);
     out.push('Connection', 'close');
@@ -152,20 +185,61 @@ export function handleUpgradeRequest(ctx: ProxyContext, req: http.IncomingMessag
   });
 
   upstream.on('error', (err) => {
-    const failure = failureFromError(err, 'internal');
+    if (refusedByProxy) return;
+    // ws:// through an upstream proxy: the connection is the proxy's, so are its errors.
+    const failure = failureFromError(via && !secure && !answered ? upstreamProxyError(err, via) : err, 'internal');
     settle(failure);
-    if (!answered) answerAndClose(socket, statusForFailure(failure.reason), describeUpstreamFailure(failure, host, port));
+    if (!answered) answerAndClose(socket, statusForFailure(failure.reason), describeProxiedFailure(failure, host, port));
     else socket.destroy();
   });
 
   socket.once('close', () => {
-    if (answered) return;
+    if (answered || refusedByProxy) return;
     settle({ reason: 'aborted', message: 'the client closed the connection before the upstream answered' });
     upstream.destroy();
   });
 
   timings.requestEnd = nowMs();
   upstream.end();
+}
+
+/**
+ * Points the upstream request at the upstream proxy: ws:// in absolute-form with its credentials
+ * (--resolve applies to the proxy's name through ctx.lookup), wss:// through a CONNECT tunnel with
+ * TLS to the target on top.
+ */
+function throughUpstreamProxy(
+  ctx: ProxyContext,
+  via: UpstreamProxy,
+  options: http.RequestOptions,
+  secure: boolean,
+  url: URL,
+  outHeaders: string[],
+  timings: ExchangeTimings,
+): void {
+  const { host, port } = options as { host: string; port: number };
+  if (!secure) {
+    options.host = via.host;
+    options.port = via.port;
+    options.path = `http://${url.host}${url.pathname}${url.search}`;
+    const authorization = upstreamProxyAuthorization(via);
+    if (authorization) outHeaders.push('Proxy-Authorization', authorization);
+    return;
+  }
+  // No agent: Node then asks createConnection for the socket, and waits for its callback.
+  delete options.agent;
+  options.createConnection = ((_: unknown, done: (err: Error | null, socket?: Duplex) => void) => {
+    dialTunnelTarget(ctx, host, port).then(
+      (dial) => {
+        timings.dnsMs = dial.dnsMs;
+        timings.connectMs = dial.connectMs;
+        const tlsOptions = upstreamTlsOptions(ctx, host) as tls.ConnectionOptions;
+        done(null, tls.connect({ ...tlsOptions, socket: dial.socket, ALPNProtocols: ['http/1.1'] }));
+      },
+      (err: Error) => done(err),
+    );
+    return undefined;
+  }) as unknown as http.RequestOptions['createConnection'];
 }
 
 /** Hop-by-hop headers that a protocol switch must carry: Upgrade, Connection and what it names. */
