@@ -43,6 +43,7 @@ describe('upstream proxy', { timeout: 60_000 }, () => {
   let plain2: TestUpstream;
   let secure: TestUpstream;
   let wsServer: TestWsServer;
+  let wssServer: TestWsServer;
   let n = 0;
   const uniquePath = (name: string) => `/${name}/${++n}`;
   const viaA = () => ['-x', `http://127.0.0.1:${proxy.port}`];
@@ -53,6 +54,7 @@ describe('upstream proxy', { timeout: 60_000 }, () => {
     plain2 = await startUpstream(echo);
     secure = await startUpstream(echo, { tls: true });
     wsServer = await startWsServer();
+    wssServer = await startWsServer({ tls: true });
     // B resolves *.test itself (startTestProxy maps it); A only knows the proxy's name.
     corp = await startTestProxy({ proxyAuth: CORP, intercept: false });
     proxy = await startTestProxy({
@@ -69,7 +71,7 @@ describe('upstream proxy', { timeout: 60_000 }, () => {
     corpLog.stop();
     await proxy.close();
     await corp.close();
-    await Promise.all([plain.close(), plain2.close(), secure.close(), wsServer.close()]);
+    await Promise.all([plain.close(), plain2.close(), secure.close(), wsServer.close(), wssServer.close()]);
   });
 
   test('http:// goes to the upstream proxy in absolute-form with its credentials, on one pooled connection', async () => {
@@ -155,6 +157,34 @@ describe('upstream proxy', { timeout: 60_000 }, () => {
     await proxy.flush();
     const messages = listWsMessages(proxy.db, atA.id, { limit: 10 });
     assert.deepEqual(messages.filter((m) => m.opcode === 1).map((m) => m.side), ['client', 'server'], 'A captured the messages');
+  });
+
+  test('an absolute-form Upgrade to https:// goes through a CONNECT tunnel with TLS on top', async () => {
+    const path = uniquePath('wss');
+    const authority = `site.test:${wssServer.port}`;
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = http.request({
+        host: '127.0.0.1',
+        port: proxy.port,
+        path: `https://${authority}${path}`,
+        headers: { Host: authority, Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==' },
+      });
+      req.on('upgrade', (res: http.IncomingMessage, socket: net.Socket) => {
+        socket.end();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('response', (res: http.IncomingMessage) => reject(new Error(`no switch: ${res.statusCode}`)));
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(status, 101);
+    const peer = await wssServer.nextPeer();
+    assert.equal(peer.request.url, path, 'the TLS server behind B got the handshake');
+    const atA = await exchangeAt(proxy, log, path);
+    assert.deepEqual([atA.scheme, atA.status], ['https', 101]);
+    assert.ok(atA.connectMs !== null, 'the tunnel dial was timed');
+    const tunnelAtB = corpLog.of('conn.tunnel').find((t) => t.port === wssServer.port);
+    assert.equal(tunnelAtB?.user, CORP.user, 'B opened the tunnel for A');
   });
 
   describe('failures of the upstream proxy', () => {

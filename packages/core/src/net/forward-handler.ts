@@ -39,9 +39,9 @@ export function handleForwardRequest(ctx: ProxyContext, req: http.IncomingMessag
   const { proxyAuth, upstreamProxy } = ctx.config;
   if (proxyAuth) {
     const auth = authorizeProxyRequest(proxyAuth, headers);
-    const request = { connId: record.id, streamId: null, protocol, method, target: req.url ?? '', url: url.href, scheme, host, port, headers } as const;
     if (!auth.ok) {
       // The refused attempt is an exchange row of its own; the connection lives on for the retry.
+      const request = { connId: record.id, streamId: null, protocol, method, target: req.url ?? '', url: url.href, scheme, host, port, headers } as const;
       recordProxyAuthRefusal(ctx, request, proxyAuthResponseHeaders(clientKeepsAlive(req.httpVersion, headers)), auth.failure);
       answerProxyAuthOnResponse(res);
       return;
