@@ -5,13 +5,12 @@ import type http from 'node:http';
 import type { Socket } from 'node:net';
 import { pairsFromRaw } from './hop-by-hop.js';
 import { parseAuthority } from './authority.js';
-import { failureFromError, statusForFailure } from './failure.js';
+import { describeUpstreamFailure, failureFromError, statusForFailure } from './failure.js';
 import { answerAndClose } from './plain-response.js';
 import type { ProxyContext } from './proxy-context.js';
 import { answerProxyAuthOnSocket, authorizeProxyRequest, clientKeepsAlive, redactProxyAuthorization } from './proxy-auth-gate.js';
 import { startTunnel, type TlsHandler } from './tunnel.js';
 import { dialTunnelTarget } from './tunnel-dial.js';
-import { describeProxiedFailure } from './upstream-proxy.js';
 
 const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection established\r\n\r\n', 'latin1');
 
@@ -82,7 +81,7 @@ export function handleConnect(
     (err) => {
       const failure = failureFromError(err, 'internal');
       record.error ??= failure;
-      answerAndClose(socket, statusForFailure(failure.reason), describeProxiedFailure(failure, target.host, target.port));
+      answerAndClose(socket, statusForFailure(failure.reason), describeUpstreamFailure(failure, target.host, target.port));
     },
   );
 }

@@ -55,6 +55,8 @@ export function statusForFailure(reason: FailureReason): number {
 
 /** One line a person can act on, e.g. "could not resolve host api.test (ENOTFOUND)". */
 export function describeUpstreamFailure(failure: Failure, host: string, port: number): string {
+  // A failure of the upstream proxy (--upstream-proxy) already names that proxy, not the target.
+  if (failure.message.startsWith('upstream proxy ')) return failure.message;
   const code = failure.code ? ` (${failure.code})` : '';
   switch (failure.reason) {
     case 'dns':

@@ -12,8 +12,8 @@ import type { ConnectionOwner, UpstreamConnection, UpstreamTarget } from './upst
 import { connectionTokens, endToEndHeaders, pairsFromRaw } from './hop-by-hop.js';
 import { chunkSizeLine, lastChunk, type RequestBodyFraming } from './request-head.js';
 import { ExchangeBodyTap } from './exchange-body-tap.js';
-import { failureFromError, statusForFailure } from './failure.js';
-import { describeProxiedFailure, upstreamProxyAnswerError } from './upstream-proxy.js';
+import { describeUpstreamFailure, failureFromError, statusForFailure } from './failure.js';
+import { upstreamProxyAnswerError } from './upstream-proxy.js';
 import { formatAuthority } from './authority.js';
 
 export interface UpstreamRequest {
@@ -343,7 +343,7 @@ export class UpstreamExchange implements ConnectionOwner {
     }
     const { host, port } = this.target;
     res.writeHead(statusForFailure(failure.reason), { 'Content-Type': 'text/plain; charset=utf-8' });
-    res.end(`hopscope: ${describeProxiedFailure(failure, host, port)}\n`);
+    res.end(`hopscope: ${describeUpstreamFailure(failure, host, port)}\n`);
   }
 
   private onClientClose(): void {

@@ -4,7 +4,7 @@
 // 502/504 says which of the two failed.
 import type { Failure } from '../capture/events.js';
 import { formatAuthority } from './authority.js';
-import { describeUpstreamFailure, failureFromError, ProxyError } from './failure.js';
+import { failureFromError, ProxyError } from './failure.js';
 import type { ProxyCredentials } from './proxy-auth.js';
 
 export interface UpstreamProxy {
@@ -81,7 +81,3 @@ export function upstreamProxyAnswerError(proxy: UpstreamProxy, status: number, s
   );
 }
 
-/** The line a client reads: failures of the upstream proxy speak for themselves, others name the target. */
-export function describeProxiedFailure(failure: Failure, host: string, port: number): string {
-  return failure.message.startsWith('upstream proxy ') ? failure.message : describeUpstreamFailure(failure, host, port);
-}

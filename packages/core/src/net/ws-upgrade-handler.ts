@@ -15,14 +15,14 @@ import { nowMs } from '../capture/clock.js';
 import { guardTap, opaqueTap } from '../taps/tap.js';
 import { tapAfterUpgrade } from '../taps/ws-tap.js';
 import { ExchangeBodyTap } from './exchange-body-tap.js';
-import { failureFromError, ProxyError, statusForFailure } from './failure.js';
+import { describeUpstreamFailure, failureFromError, ProxyError, statusForFailure } from './failure.js';
 import { connectionTokens, endToEndHeaders, headerValue, pairsFromRaw } from './hop-by-hop.js';
 import { answerAndClose } from './plain-response.js';
 import type { ProxyContext } from './proxy-context.js';
 import { answerProxyAuthOnSocket, authorizeProxyRequest, clientKeepsAlive, recordProxyAuthRefusal, redactProxyAuthorization } from './proxy-auth-gate.js';
 import { relay } from './relay.js';
 import { dialTunnelTarget } from './tunnel-dial.js';
-import { describeProxiedFailure, upstreamProxyAnswerError, upstreamProxyAuthorization, upstreamProxyError, type UpstreamProxy } from './upstream-proxy.js';
+import { upstreamProxyAnswerError, upstreamProxyAuthorization, upstreamProxyError, type UpstreamProxy } from './upstream-proxy.js';
 
 /** Connection options meant for hopscope itself, never forwarded even on a switch. */
 const NEVER_FORWARDED = new Set(['keep-alive', 'close', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding']);
@@ -162,7 +162,7 @@ export function handleUpgradeRequest(
       refusedByProxy = true;
       settle(failure);
       upstream.destroy();
-      answerAndClose(socket, statusForFailure(failure.reason), describeProxiedFailure(failure, host, port));
+      answerAndClose(socket, statusForFailure(failure.reason), describeUpstreamFailure(failure, host, port));
       return;
     }
     const responseHeaders = responded(res);
@@ -189,7 +189,7 @@ export function handleUpgradeRequest(
     // ws:// through an upstream proxy: the connection is the proxy's, so are its errors.
     const failure = failureFromError(via && !secure && !answered ? upstreamProxyError(err, via) : err, 'internal');
     settle(failure);
-    if (!answered) answerAndClose(socket, statusForFailure(failure.reason), describeProxiedFailure(failure, host, port));
+    if (!answered) answerAndClose(socket, statusForFailure(failure.reason), describeUpstreamFailure(failure, host, port));
     else socket.destroy();
   });
 
