@@ -130,7 +130,9 @@ export class ProxyServer {
         ...(err.code ? { code: err.code } : {}),
       };
     }
-    if (err.code === 'ECONNRESET' || !socket.writable) {
+    // While an exchange is in flight the client is owed its answer first: a 400 written now would
+    // be read as that answer (a pipelined request) or land inside it (a body that broke mid-way).
+    if (err.code === 'ECONNRESET' || !socket.writable || (record?.inFlight ?? 0) > 0) {
       socket.destroy();
       return;
     }

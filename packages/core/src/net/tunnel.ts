@@ -94,6 +94,17 @@ export function startTunnel(tunnel: Tunnel, head: Buffer, onTls?: TlsHandler): v
     finish('opaque', null);
   }
   function onClientEnd() {
+    // A client that hangs up inside its ClientHello: say so, rather than leave only an opaque tunnel.
+    if (fromClient.length > 0 && detectProtocol(Buffer.concat(fromClient)) === 'tls') {
+      tunnel.ctx.bus.emit({
+        kind: 'decode.failed',
+        connId: tunnel.record.id,
+        decoder: 'tls-hello',
+        side: 'client',
+        code: 'truncated',
+        message: `the client ended the connection after ${buffered} bytes, inside its ClientHello`,
+      });
+    }
     finish('opaque', null);
   }
 
