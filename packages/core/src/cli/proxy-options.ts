@@ -11,6 +11,8 @@ export const PROXY_OPTIONS = {
   resolve: { type: 'string', multiple: true, default: [] as string[] },
   'connect-timeout': { type: 'string' },
   'response-timeout': { type: 'string' },
+  'header-timeout': { type: 'string' },
+  'keep-alive-timeout': { type: 'string' },
   'max-header-size': { type: 'string' },
   'body-cap': { type: 'string' },
   'ca-dir': { type: 'string', default: 'ca' },
@@ -29,6 +31,10 @@ export const PROXY_OPTIONS_HELP = `  --resolve HOST=ADDRESS       connect to ADD
                                like *.test); repeatable
   --connect-timeout MS         upstream connect and TLS handshake timeout (default 10000)
   --response-timeout MS        time an upstream may take to start answering (default 60000)
+  --header-timeout MS          time a client may take to send a request's headers; 408 after it
+                               (default 30000)
+  --keep-alive-timeout MS      idle time after which a keep-alive client connection is closed
+                               (default 30000; tunnels and WebSockets are never timed out)
   --max-header-size BYTES      largest header block accepted (default 65536)
   --body-cap BYTES             body bytes stored per message (default 10485760)
   --ca-dir DIR                 folder of hopscope's root CA (default ./ca, created on first start)
@@ -48,6 +54,8 @@ type ProxyOptionValues = {
   resolve: string[];
   'connect-timeout'?: string;
   'response-timeout'?: string;
+  'header-timeout'?: string;
+  'keep-alive-timeout'?: string;
   'max-header-size'?: string;
   'body-cap'?: string;
   'ca-dir': string;
@@ -68,6 +76,8 @@ export function proxyOptionsFrom(values: ProxyOptionValues): Omit<HopscopeOption
     resolve: values.resolve.map(parseResolveRule),
     connectTimeoutMs: optionalInt(values['connect-timeout'], '--connect-timeout'),
     responseTimeoutMs: optionalInt(values['response-timeout'], '--response-timeout'),
+    headersTimeoutMs: optionalInt(values['header-timeout'], '--header-timeout'),
+    keepAliveTimeoutMs: optionalInt(values['keep-alive-timeout'], '--keep-alive-timeout'),
     maxHeaderBytes: optionalInt(values['max-header-size'], '--max-header-size'),
     bodyCaptureLimit: optionalInt(values['body-cap'], '--body-cap'),
     caDir: resolvePath(values['ca-dir']),

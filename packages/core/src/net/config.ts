@@ -18,6 +18,8 @@ export interface ProxyConfig {
   bodyCaptureLimit: number;
   /** How long an idle keep-alive client connection is kept open (switched and tunnelled ones are never timed out). */
   keepAliveTimeoutMs: number;
+  /** How long a client may take to send a request's whole header block before a 408 closes it (slowloris). */
+  headersTimeoutMs: number;
   /** On shutdown, how long in-flight exchanges may take to finish. */
   shutdownGraceMs: number;
   /** Decode HTTP/2 (default true). Off: h2 and h2c connections are relayed and only counted. */
@@ -43,5 +45,6 @@ export const defaultProxyConfig: ProxyConfig = {
   maxHeaderBytes: 64 * 1024,
   bodyCaptureLimit: 10 * 1024 * 1024,
   keepAliveTimeoutMs: 30_000,
+  headersTimeoutMs: 30_000,
   shutdownGraceMs: 3_000,
 };
