@@ -22,6 +22,9 @@ export const PROXY_OPTIONS = {
   'upstream-ca': { type: 'string', multiple: true, default: [] as string[] },
   'upstream-insecure': { type: 'boolean', default: false },
   'no-h2-tap': { type: 'boolean', default: false },
+  'h2-frames': { type: 'string' },
+  'ws-message-cap': { type: 'string' },
+  'ws-inflate-ratio': { type: 'string' },
   keylog: { type: 'string' },
   'upstream-proxy': { type: 'string' },
   socks: { type: 'string' },
@@ -44,6 +47,12 @@ export const PROXY_OPTIONS_HELP = `  --resolve HOST=ADDRESS       connect to ADD
   --upstream-ca FILE           also trust these PEM roots for upstreams; repeatable
   --upstream-insecure          do not verify upstream certificates
   --no-h2-tap                  relay HTTP/2 without decoding it (for measuring the tap's cost)
+  --h2-frames N                HTTP/2 frames stored one by one per connection, the rest summarised
+                               (default 2000)
+  --ws-message-cap BYTES       largest decoded size of a compressed WebSocket message; past it the
+                               tap stops inflating that WebSocket (default 67108864)
+  --ws-inflate-ratio N         decoded/compressed ratio that makes a WebSocket message over 4 MiB a
+                               deflate bomb (default 400)
   --keylog FILE                write TLS secrets of both legs for Wireshark (default $SSLKEYLOGFILE)
   --upstream-proxy URL         send upstream traffic through this HTTP proxy:
                                http://[USER:PASSWORD@]HOST:PORT (--resolve applies to HOST)
@@ -65,6 +74,9 @@ type ProxyOptionValues = {
   'upstream-ca': string[];
   'upstream-insecure': boolean;
   'no-h2-tap': boolean;
+  'h2-frames'?: string;
+  'ws-message-cap'?: string;
+  'ws-inflate-ratio'?: string;
   keylog?: string;
   'upstream-proxy'?: string;
   socks?: string;
@@ -87,6 +99,9 @@ export function proxyOptionsFrom(values: ProxyOptionValues): Omit<HopscopeOption
     upstreamCaFiles: values['upstream-ca'],
     upstreamInsecure: values['upstream-insecure'],
     h2Tap: !values['no-h2-tap'],
+    h2FramesPerConnection: optionalInt(values['h2-frames'], '--h2-frames'),
+    wsMessageCap: optionalInt(values['ws-message-cap'], '--ws-message-cap'),
+    wsInflateRatio: optionalInt(values['ws-inflate-ratio'], '--ws-inflate-ratio'),
     ...(values.keylog ? { keylogFile: resolvePath(values.keylog) } : {}),
     ...(values['upstream-proxy'] ? { upstreamProxy: parseUpstreamProxy(values['upstream-proxy']) } : {}),
     ...(values.socks ? { socksListen: parseHostPort(values.socks, '--socks') } : {}),

@@ -26,6 +26,10 @@ export interface ProxyConfig {
   h2Tap?: boolean;
   /** HTTP/2 frames stored one by one per connection; later ones are summarised (default 2,000). */
   h2FramesPerConnection?: number;
+  /** Largest decoded size of one compressed WebSocket message; past it the tap stops inflating (default 64 MiB). */
+  wsMessageCap?: number;
+  /** Decoded/compressed ratio past which a WebSocket message over 4 MiB decoded is a deflate bomb (default 400). */
+  wsInflateRatio?: number;
   /** Clients must present these (HTTP Proxy-Authorization: Basic, SOCKS5 username/password); null: no authentication. */
   proxyAuth?: ProxyCredentials | null;
   /** Listen on a non-loopback address without proxyAuth anyway (refused otherwise: an open proxy). */

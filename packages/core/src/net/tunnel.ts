@@ -5,7 +5,7 @@ import type { ClientHelloInfo, DetectedProtocol } from '../capture/events.js';
 import { parseClientHello } from '../decode/client-hello.js';
 import { Http1Tap } from '../taps/http1-tap.js';
 import { H2Tap } from '../taps/h2-tap.js';
-import { guardTap, opaqueTap, type Tap, type TapContext } from '../taps/tap.js';
+import { guardTap, opaqueTap, type Tap, type TapContext, type WsLimits } from '../taps/tap.js';
 import { tapAfterUpgrade } from '../taps/ws-tap.js';
 import type { ProxyContext } from './proxy-context.js';
 import type { ConnectionRecord } from './connection-registry.js';
@@ -170,6 +170,7 @@ function makeHttp1Tap(tunnel: Tunnel, scheme: 'http' | 'https'): Tap {
     host: target.host,
     port: target.port,
     bodyCaptureLimit: ctx.config.bodyCaptureLimit,
+    wsLimits: wsLimitsOf(ctx),
     // After a 101 to WebSocket (ws:// in a tunnel, wss:// intercepted) the WebSocket tap decodes.
     onUpgrade: (info) => tapAfterUpgrade(tapCtx, info),
   };
@@ -188,8 +189,13 @@ function makeH2Tap(tunnel: Tunnel, protocol: 'h2' | 'h2c', scheme: 'http' | 'htt
     bodyCaptureLimit: ctx.config.bodyCaptureLimit,
     protocol,
     // RFC 8441: an extended CONNECT stream (`:protocol websocket`) that got its 2xx carries a WebSocket.
-    onStreamUpgrade: (info) => tapAfterUpgrade({ connId: record.id, bus: ctx.bus, bodyCaptureLimit: ctx.config.bodyCaptureLimit }, info),
+    onStreamUpgrade: (info) =>
+      tapAfterUpgrade({ connId: record.id, bus: ctx.bus, bodyCaptureLimit: ctx.config.bodyCaptureLimit, wsLimits: wsLimitsOf(ctx) }, info),
   });
+}
+
+function wsLimitsOf(ctx: ProxyContext): WsLimits {
+  return { messageCap: ctx.config.wsMessageCap, inflateRatio: ctx.config.wsInflateRatio };
 }
 
 function reportTapBug(tunnel: Tunnel) {

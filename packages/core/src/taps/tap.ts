@@ -31,8 +31,18 @@ export interface TapContext {
   port: number;
   /** Body bytes per message handed to the bus at most; the rest is only counted. */
   bodyCaptureLimit: number;
+  /** Limits of the WebSocket tap a protocol switch may start (defaults when absent). */
+  wsLimits?: WsLimits;
   /** Called after a 101: returns the tap for the new protocol, or null to go opaque. */
   onUpgrade?: (info: UpgradeInfo) => Tap | null;
+}
+
+/** How far the WebSocket tap decodes before it gives up on a deflate bomb. */
+export interface WsLimits {
+  /** Largest decoded size of one compressed message. */
+  messageCap?: number;
+  /** Decoded/compressed ratio past which a message over the ratio floor is a bomb. */
+  inflateRatio?: number;
 }
 
 /** A tap that only counts (the relay counts bytes itself): used for opaque tunnels. */

@@ -27,6 +27,10 @@ export interface WsTapOptions {
   maxCompressedPayload?: number;
   /** Frame headers kept per message; the rest are only counted. Default 1024. */
   maxFramesPerMessage?: number;
+  /** Decoded bytes of a compressed message past which inflating stops as a deflate bomb. Default 64 MiB. */
+  maxDecodedSize?: number;
+  /** Decoded/compressed ratio past which a message (over 4 MiB decoded) is a bomb. Default 400. */
+  maxInflateRatio?: number;
   /** Bounds concurrent inflation; default: the process-wide limiter. */
   inflateLimiter?: InflateLimiter;
 }
@@ -66,7 +70,7 @@ export function isWebSocketUpgrade(info: UpgradeInfo): boolean {
 }
 
 /** The tap for what follows a protocol switch: a WebSocket tap, or null (opaque) for anything else. */
-export function tapAfterUpgrade(ctx: Pick<TapContext, 'connId' | 'bus' | 'bodyCaptureLimit'>, info: UpgradeInfo): Tap | null {
+export function tapAfterUpgrade(ctx: Pick<TapContext, 'connId' | 'bus' | 'bodyCaptureLimit' | 'wsLimits'>, info: UpgradeInfo): Tap | null {
   if (!isWebSocketUpgrade(info)) return null;
   return new WsTap({
     connId: ctx.connId,
@@ -75,6 +79,8 @@ export function tapAfterUpgrade(ctx: Pick<TapContext, 'connId' | 'bus' | 'bodyCa
     requestHeaders: info.requestHeaders,
     responseHeaders: info.responseHeaders,
     payloadLimit: ctx.bodyCaptureLimit,
+    maxDecodedSize: ctx.wsLimits?.messageCap,
+    maxInflateRatio: ctx.wsLimits?.inflateRatio,
   });
 }
 
@@ -190,7 +196,12 @@ export class WsTap implements Tap {
             this.fail(side, code, err.message);
           },
         },
-        { maxMessagePayload: this.o.payloadLimit, ...(this.o.inflateLimiter ? { limiter: this.o.inflateLimiter } : {}) },
+        {
+          maxMessagePayload: this.o.payloadLimit,
+          maxDecodedSize: this.o.maxDecodedSize,
+          maxRatio: this.o.maxInflateRatio,
+          ...(this.o.inflateLimiter ? { limiter: this.o.inflateLimiter } : {}),
+        },
       );
     }
     return dir;
