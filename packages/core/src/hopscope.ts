@@ -21,6 +21,7 @@ import type { ProxyContext } from './net/proxy-context.js';
 import { ProxyServer } from './net/proxy-server.js';
 import { assertListenAllowed } from './net/proxy-auth-gate.js';
 import { SocksListener } from './net/socks-listener.js';
+import { ReverseListener } from './reverse/reverse-listener.js';
 import { ResolveMap } from './net/resolve-map.js';
 import { UpstreamPool } from './net/upstream-pool.js';
 import { openStore } from './store/open-store.js';
@@ -54,6 +55,9 @@ export interface Hopscope {
   /** `socks5://HOST:PORT` of the SOCKS-only port (--socks), with the real port; null when not asked for. */
   socksUrl: string | null;
   socksAddress: AddressInfo | null;
+  /** `http(s)://HOST:PORT` of the reverse-proxy listener (--reverse), with the real port; null when not asked for. */
+  reverseUrl: string | null;
+  reverseAddress: AddressInfo | null;
   bus: CaptureBus;
   db: Database.Database;
   /** The store's writer: the inspector listens to its `onCommitted` to broadcast committed rows. */
@@ -134,6 +138,32 @@ export async function startHopscope(options: HopscopeOptions): Promise<Hopscope>
     db.close();
     throw err;
   }
+  let reverseAddress: AddressInfo | null = null;
+  const reverse = config.reverse && config.reverse.rules.length > 0
+    ? new ReverseListener({
+        ctx,
+        config: config.reverse,
+        recordConnection: (socket) => server.recordConnection(socket, 'reverse'),
+        minter: interception.minter,
+        watchKeylog: (socket) => interception.watchKeylog(socket),
+        upstreamTls: {
+          secureContext: interception.upstreamContext,
+          rejectUnauthorized: interception.verifyUpstream,
+          onTlsSocket: (socket) => interception.watchKeylog(socket),
+        },
+      })
+    : null;
+  if (reverse) {
+    try {
+      reverseAddress = await reverse.listen();
+    } catch (err) {
+      await server.close(0);
+      ctx.upstreams.destroy();
+      await sink.close();
+      db.close();
+      throw new Error(`cannot start the reverse proxy on ${config.reverse!.listenHost}:${config.reverse!.listenPort}: ${(err as Error).message}`);
+    }
+  }
   let socksAddress: AddressInfo | null = null;
   if (socks && config.socksListen) {
     try {
@@ -152,6 +182,8 @@ export async function startHopscope(options: HopscopeOptions): Promise<Hopscope>
     address,
     socksUrl: socksAddress ? `socks5://${formatHost(socksAddress.address)}:${socksAddress.port}` : null,
     socksAddress,
+    reverseUrl: reverseAddress ? `${config.reverse?.tls ? 'https' : 'http'}://${formatHost(reverseAddress.address)}:${reverseAddress.port}` : null,
+    reverseAddress,
     bus,
     db,
     sink,
@@ -161,8 +193,10 @@ export async function startHopscope(options: HopscopeOptions): Promise<Hopscope>
     close: () =>
       (closing ??= (async () => {
         const socksClosed = socks?.close(); // stops accepting; server.close() ends its connections with the rest
+        const reverseClosed = reverse?.close(); // the same; then its upstream sessions close
         await server.close();
         await socksClosed;
+        await reverseClosed;
         ctx.upstreams.destroy();
         await sink.close();
         db.close();

@@ -6,6 +6,7 @@ import { parseResolveRule } from '../net/resolve-map.js';
 import { parseProxyCredentials } from '../net/proxy-auth.js';
 import { parseUpstreamProxy } from '../net/upstream-proxy.js';
 import { parseHostPort } from './listen-address.js';
+import { DEFAULT_REVERSE_LISTEN, parseReverseRule } from '../reverse/reverse-rules.js';
 
 export const PROXY_OPTIONS = {
   resolve: { type: 'string', multiple: true, default: [] as string[] },
@@ -123,6 +124,41 @@ export function accessOptionsFrom(values: { 'proxy-auth'?: string; 'allow-open-p
   return {
     proxyAuth: values['proxy-auth'] !== undefined ? parseProxyCredentials(values['proxy-auth']) : null,
     allowOpenProxy: values['allow-open-proxy'],
+  };
+}
+
+/** The reverse proxy (`hopscope start`): its rules, where it listens, client TLS and the Host sent upstream. */
+export const REVERSE_OPTIONS = {
+  reverse: { type: 'string', multiple: true, default: [] as string[] },
+  'reverse-listen': { type: 'string' },
+  'reverse-tls': { type: 'boolean', default: false },
+  'reverse-host': { type: 'string' },
+} as const;
+
+export const REVERSE_OPTIONS_HELP = `  --reverse [HOST][/PATH]=URL  also run a reverse proxy (prints "reverse: URL"): a request whose
+                               Host is HOST and whose path starts with PATH goes to URL (http://,
+                               https:// with h2 or HTTP/1.1 by ALPN, or h2c://); the path is sent
+                               as is; the longest prefix wins; a bare URL takes the rest; repeatable
+  --reverse-listen HOST:PORT   reverse-proxy address (default 127.0.0.1:8082)
+  --reverse-tls                clients reach the reverse proxy over TLS (certificate from hopscope's
+                               CA for localhost, 127.0.0.1, ::1 and the HOSTs), HTTP/2 or HTTP/1.1
+  --reverse-host keep|upstream Host sent upstream: the upstream's (default) or the client's
+`;
+
+type ReverseOptionValues = { reverse: string[]; 'reverse-listen'?: string; 'reverse-tls': boolean; 'reverse-host'?: string };
+
+/** The reverse-proxy options as library options; none without a --reverse rule. */
+export function reverseOptionsFrom(values: ReverseOptionValues): Pick<HopscopeOptions, 'reverse'> {
+  if (values.reverse.length === 0) {
+    const stray = values['reverse-listen'] ? '--reverse-listen' : values['reverse-tls'] ? '--reverse-tls' : values['reverse-host'] ? '--reverse-host' : null;
+    if (stray) throw new Error(`${stray} needs at least one --reverse rule`);
+    return {};
+  }
+  const hostHeader = values['reverse-host'] ?? 'upstream';
+  if (hostHeader !== 'keep' && hostHeader !== 'upstream') throw new Error(`--reverse-host wants keep or upstream, got "${hostHeader}"`);
+  const listen = values['reverse-listen'] ? parseHostPort(values['reverse-listen'], '--reverse-listen') : DEFAULT_REVERSE_LISTEN;
+  return {
+    reverse: { rules: values.reverse.map(parseReverseRule), listenHost: listen.host, listenPort: listen.port, tls: values['reverse-tls'], hostHeader },
   };
 }
 

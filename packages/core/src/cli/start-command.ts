@@ -7,6 +7,7 @@ import { parseHostPort } from './listen-address.js';
 import { ACCESS_OPTIONS, ACCESS_OPTIONS_HELP, accessOptionsFrom, PROXY_OPTIONS, PROXY_OPTIONS_HELP, proxyOptionsFrom } from './proxy-options.js';
 import { assertListenAllowed } from '../net/proxy-auth-gate.js';
 import { startStatusLine } from './status-line.js';
+import { REVERSE_OPTIONS, REVERSE_OPTIONS_HELP, reverseOptionsFrom } from './proxy-options.js';
 
 export const START_USAGE = `Usage: hopscope start [options]
 
@@ -16,7 +17,7 @@ Runs the proxy and the inspector, recording everything into a capture file. Prin
   --ui HOST:PORT               inspector address (default 127.0.0.1:8081; port 0 picks a free one)
   --no-ui                      no inspector (headless recording, e.g. in CI)
   --db FILE                    capture file (default hopscope-<date>-<time>.sqlite here; :memory: allowed)
-${ACCESS_OPTIONS_HELP}${PROXY_OPTIONS_HELP}  --quiet                      no live status line
+${ACCESS_OPTIONS_HELP}${PROXY_OPTIONS_HELP}${REVERSE_OPTIONS_HELP}  --quiet                      no live status line
 `;
 
 export async function startCommand(args: string[]): Promise<number> {
@@ -29,6 +30,7 @@ export async function startCommand(args: string[]): Promise<number> {
       db: { type: 'string' },
       ...ACCESS_OPTIONS,
       ...PROXY_OPTIONS,
+      ...REVERSE_OPTIONS,
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -50,6 +52,7 @@ export async function startCommand(args: string[]): Promise<number> {
     listenPort: listen.port,
     ...access,
     ...proxyOptionsFrom(values),
+    ...reverseOptionsFrom(values),
     onNotice: (message) => process.stderr.write(`${process.stdout.isTTY ? '\r\x1b[2K' : ''}hopscope: ${message}\n`),
   });
   let inspector: Inspector | null = null;
@@ -71,6 +74,7 @@ export async function startCommand(args: string[]): Promise<number> {
   }
   const lines = [
     `proxy: ${hopscope.proxyUrl}`,
+    ...(hopscope.reverseUrl ? [`reverse: ${hopscope.reverseUrl}`] : []),
     ...(hopscope.socksUrl ? [`socks: ${hopscope.socksUrl}`] : []),
     ...(inspector ? [`ui: ${inspector.url}`] : []),
     `ca: ${hopscope.caCertPath}`,

@@ -2,6 +2,7 @@
 import type { ResolveRule } from './resolve-map.js';
 import type { ProxyCredentials } from './proxy-auth.js';
 import type { UpstreamProxy } from './upstream-proxy.js';
+import type { ReverseConfig } from '../reverse/reverse-rules.js';
 
 export interface ProxyConfig {
   listenHost: string;
@@ -38,6 +39,8 @@ export interface ProxyConfig {
   upstreamProxy?: UpstreamProxy | null;
   /** A SOCKS5-only port (--socks HOST:PORT; port 0 picks a free one); null: none. The proxy port speaks SOCKS5 as well. */
   socksListen?: { host: string; port: number } | null;
+  /** The reverse-proxy listener (--reverse rules, --reverse-listen, --reverse-tls, --reverse-host); null: none. */
+  reverse?: ReverseConfig | null;
 }
 
 export const defaultProxyConfig: ProxyConfig = {

@@ -187,7 +187,8 @@ function emitTls(
   });
 }
 
-function clientHandshakeFailure(err: Error): Failure {
+/** Why a client's handshake with hopscope failed (also used by the reverse listener). */
+export function clientHandshakeFailure(err: Error): Failure {
   const code = (err as NodeJS.ErrnoException).code ?? '';
   const text = `${code} ${err.message}`.toLowerCase();
   const rejected = /unknown.ca|bad.certificate|certificate.unknown|unsupported.certificate|decrypt.error|access.denied/.test(text);

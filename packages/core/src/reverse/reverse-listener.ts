@@ -1,0 +1,202 @@
+// The reverse-proxy listener (--reverse-listen): clients talk to it as to the server itself. Each
+// connection is recorded with listener `reverse`; then TLS (--reverse-tls: ALPN h2 or http/1.1) or,
+// in cleartext, the first bytes (the HTTP/2 preface: h2c with prior knowledge, else HTTP/1.x)
+// decide between Node's HTTP/1 parser and an HTTP/2 server session. Neither Node server listens
+// itself: hopscope owns every accepted socket, the servers only parse.
+import http from 'node:http';
+import http2 from 'node:http2';
+import net, { type AddressInfo, type Socket } from 'node:net';
+import type tls from 'node:tls';
+import type { LeafMinter } from '../ca/leaf-minter.js';
+import type { ConnectionRecord } from '../net/connection-registry.js';
+import { detectProtocol } from '../net/detect.js';
+import { failureFromError } from '../net/failure.js';
+import { answerAndClose } from '../net/plain-response.js';
+import type { ProxyContext } from '../net/proxy-context.js';
+import { H1ClientLeg } from './client-h1.js';
+import { H2ClientLeg } from './client-h2.js';
+import { acceptClientTls, listenerNames } from './client-tls.js';
+import { dispatchRequest, type ListenerView } from './reverse-dispatch.js';
+import type { ReverseDeps } from './reverse-exchange.js';
+import type { ReverseConfig } from './reverse-rules.js';
+import { UpstreamOrigins, type UpstreamOriginsOptions } from './upstream-origins.js';
+
+/** Client bytes read at most to tell the HTTP/2 preface from an HTTP/1 request line. */
+const MAX_DETECTION_BYTES = 64;
+
+export interface ReverseListenerOptions {
+  ctx: ProxyContext;
+  config: ReverseConfig;
+  /** Records an accepted connection (ProxyServer.recordConnection with listener `reverse`). */
+  recordConnection: (socket: Socket) => ConnectionRecord;
+  minter: LeafMinter;
+  watchKeylog?: (socket: tls.TLSSocket) => void;
+  upstreamTls: UpstreamOriginsOptions;
+}
+
+type H1Listener = (this: http.Server, socket: Socket) => void;
+
+export class ReverseListener {
+  readonly origins: UpstreamOrigins;
+  private readonly server: net.Server;
+  private readonly h1: http.Server;
+  private readonly h1Connection: H1Listener;
+  private readonly h2: http2.Http2Server;
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** The connection record behind each socket handed to Node's HTTP/1 parser. */
+  private readonly records = new WeakMap<Socket, ConnectionRecord>();
+  private readonly deps: ReverseDeps;
+  private readonly names: Set<string>;
+  private view: ListenerView;
+
+  constructor(private readonly o: ReverseListenerOptions) {
+    const { ctx, config } = o;
+    this.origins = new UpstreamOrigins(ctx, o.upstreamTls);
+    this.deps = { ctx, config, origins: this.origins };
+    this.names = listenerNames(config.listenHost, config.rules.map((r) => r.host));
+    this.view = { scheme: config.tls ? 'https' : 'http', host: config.listenHost, port: config.listenPort };
+    this.server = net.createServer({ noDelay: true }, (raw) => this.accept(raw));
+
+    this.h1 = http.createServer({
+      maxHeaderSize: ctx.config.maxHeaderBytes,
+      requestTimeout: 0, // uploads may take as long as they take
+      headersTimeout: 30_000,
+      keepAliveTimeout: ctx.config.keepAliveTimeoutMs,
+      noDelay: true,
+    });
+    const [listener] = this.h1.listeners('connection') as H1Listener[];
+    this.h1Connection = listener;
+    this.h1.removeAllListeners('connection');
+    this.h1.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      const record = this.records.get(req.socket as Socket);
+      if (!record) return res.destroy();
+      dispatchRequest(this.deps, this.view, record, new H1ClientLeg(req, res));
+    });
+    this.h1.on('connect', (req: http.IncomingMessage, socket: Socket) => {
+      const record = this.records.get(socket);
+      if (record) record.error ??= { reason: 'bad-request', message: `CONNECT ${req.url ?? ''} on the reverse listener`, code: 'connect' };
+      answerAndClose(socket, 405, 'the reverse proxy does not open CONNECT tunnels (use the proxy port for that)');
+    });
+    this.h1.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.rejectMalformed(err, socket));
+
+    // Advertises RFC 8441 so that browsers open WebSockets over HTTP/2 here.
+    this.h2 = http2.createServer({ settings: { enableConnectProtocol: true, maxHeaderListSize: ctx.config.maxHeaderBytes } });
+  }
+
+  listen(): Promise<AddressInfo> {
+    const { listenHost, listenPort } = this.o.config;
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ host: listenHost, port: listenPort }, () => {
+        this.server.removeListener('error', reject);
+        const address = this.server.address() as AddressInfo;
+        this.view = { ...this.view, port: address.port };
+        resolve(address);
+      });
+    });
+  }
+
+  /**
+   * Stops accepting and tells HTTP/2 clients to open no more streams (GOAWAY). Resolves once every
+   * connection is gone (ProxyServer.close() ends what is left after its grace), then closes the
+   * upstream sessions.
+   */
+  close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const session of this.sessions) if (!session.closed) session.close();
+    return closed.then(() => this.origins.destroy());
+  }
+
+  private accept(raw: Socket): void {
+    const record = this.o.recordConnection(raw);
+    const { ctx, config } = this.o;
+    if (config.tls) {
+      ctx.bus.emit({ kind: 'conn.detected', connId: record.id, protocol: 'tls', hello: null, intercepted: true });
+      const tlsOptions = { minter: this.o.minter, names: this.names, watchKeylog: this.o.watchKeylog, handshakeTimeoutMs: ctx.config.connectTimeoutMs };
+      acceptClientTls(ctx, record, raw, tlsOptions, (socket, alpn) => (alpn === 'h2' ? this.serveH2(socket, record, 'h2') : this.serveH1(socket, record)));
+      return;
+    }
+    this.detect(raw, record);
+  }
+
+  /** Cleartext: the HTTP/2 preface means h2c with prior knowledge; anything else goes to the HTTP/1 parser. */
+  private detect(raw: Socket, record: ConnectionRecord): void {
+    const { ctx } = this.o;
+    let bytes = Buffer.alloc(0);
+    const idle = setTimeout(() => raw.destroy(), ctx.config.keepAliveTimeoutMs);
+    const onData = (chunk: Buffer) => {
+      bytes = Buffer.concat([bytes, chunk]);
+      const verdict = detectProtocol(bytes);
+      if (verdict === 'need-more' && bytes.length < MAX_DETECTION_BYTES) return;
+      clearTimeout(idle);
+      raw.removeListener('data', onData);
+      raw.pause();
+      raw.unshift(bytes);
+      if (verdict === 'tls') {
+        ctx.bus.emit({ kind: 'conn.detected', connId: record.id, protocol: 'tls', hello: null, intercepted: false });
+        record.error ??= { reason: 'bad-request', message: 'a TLS handshake on the cleartext reverse listener (start it with --reverse-tls)', code: 'tls-on-plain' };
+        raw.destroy();
+        return;
+      }
+      const protocol = verdict === 'h2c' ? 'h2c' : verdict === 'http1' ? 'http1' : 'opaque';
+      ctx.bus.emit({ kind: 'conn.detected', connId: record.id, protocol, hello: null, intercepted: false });
+      if (verdict === 'h2c') this.serveH2(raw, record, 'h2c');
+      else {
+        this.serveH1(raw, record); // the parser answers 400 to what is not HTTP
+        raw.resume();
+      }
+    };
+    raw.on('data', onData);
+    raw.once('close', () => clearTimeout(idle));
+  }
+
+  private serveH1(socket: Socket, record: ConnectionRecord): void {
+    this.records.set(socket, record);
+    this.h1Connection.call(this.h1, socket);
+  }
+
+  private serveH2(socket: Socket, record: ConnectionRecord, protocol: 'h2' | 'h2c'): void {
+    // Node clears this itself only on sockets a tls.Server accepted; while it is true an
+    // Http2Session waits for a 'secureConnect' that a server-side socket never emits.
+    if (protocol === 'h2') (socket as { secureConnecting?: boolean }).secureConnecting = false;
+    let session: http2.ServerHttp2Session | undefined;
+    const take = (s: http2.ServerHttp2Session) => (session = s);
+    this.h2.once('session', take);
+    this.h2.emit('connection', socket);
+    this.h2.removeListener('session', take);
+    if (!session) {
+      record.error ??= { reason: 'internal', message: 'no HTTP/2 session could be set up on the connection' };
+      socket.destroy();
+      return;
+    }
+    const s = session;
+    this.sessions.add(s);
+    s.on('error', (err) => {
+      record.error ??= failureFromError(err, 'reset');
+    });
+    s.once('close', () => this.sessions.delete(s));
+    s.on('stream', (stream: http2.ServerHttp2Stream, _headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
+      dispatchRequest(this.deps, this.view, record, new H2ClientLeg(stream, rawHeaders, protocol));
+    });
+  }
+
+  private rejectMalformed(err: NodeJS.ErrnoException, socket: Socket): void {
+    const record = this.records.get(socket);
+    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+    const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    if (record) {
+      record.error ??= {
+        reason: tooLarge ? 'headers-too-large' : timedOut ? 'timeout' : 'bad-request',
+        message: err.message,
+        ...(err.code ? { code: err.code } : {}),
+      };
+    }
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = tooLarge ? 431 : timedOut ? 408 : 400;
+    const what = tooLarge ? 'request header block too large' : timedOut ? 'request headers took too long' : 'malformed request';
+    answerAndClose(socket, status, `${what} (${err.code ?? err.message})`);
+  }
+}
