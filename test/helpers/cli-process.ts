@@ -18,8 +18,11 @@ export interface CliProcess {
   exited: Promise<number | null>;
 }
 
-export function runCli(args: string[]): CliProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', mainScript, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** `wrap` turns the command line into another one that runs it, e.g. inside `unshare`. */
+export function runCli(args: string[], options: { wrap?: (command: string[]) => string[] } = {}): CliProcess {
+  const command = [process.execPath, '--import', 'tsx', mainScript, ...args];
+  const [file, ...rest] = options.wrap ? options.wrap(command) : command;
+  const child = spawn(file, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   let stderr = '';
   let partial = '';

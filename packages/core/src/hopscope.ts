@@ -91,13 +91,24 @@ export async function startHopscope(options: HopscopeOptions): Promise<Hopscope>
         `a client rejected hopscope's certificate for ${host}: it does not trust the hopscope CA. Trust ${ca.certPath} (run "hopscope ca" for how)`,
       ),
   });
-  const { db, lastIds } = openStore(options.dbPath);
+  // One hopscope per capture file: a second one is refused here, with the first one's pid.
+  const store = openStore(options.dbPath, { exclusive: true });
+  const { db, lastIds } = store;
+  const closeStore = () => {
+    db.close();
+    store.release();
+  };
   const bus = new CaptureBus(lastIds.seq + 1);
   const sink = new SqliteSink(db, bus, {
     bodyCap: config.bodyCaptureLimit,
     h2FrameCap: config.h2FramesPerConnection,
     // A file is written from a worker thread; an in-memory capture only exists on this connection.
     ...(options.dbPath === ':memory:' ? {} : { workerPath: options.dbPath }),
+    // Disk full, file gone read-only: said once per failing streak, and forwarding carries on.
+    onError: (err) =>
+      (options.onNotice ?? ((message: string) => process.emitWarning(message)))(
+        `cannot write the capture file ${options.dbPath}: ${err.message}. Proxying continues; traffic is not recorded until the file can be written again`,
+      ),
   });
   const resolveMap = new ResolveMap(config.resolve);
   const lookup = lookupWithMap(resolveMap);
@@ -135,7 +146,7 @@ export async function startHopscope(options: HopscopeOptions): Promise<Hopscope>
     address = await server.listen();
   } catch (err) {
     await sink.close();
-    db.close();
+    closeStore();
     throw err;
   }
   let reverseAddress: AddressInfo | null = null;
@@ -160,7 +171,7 @@ export async function startHopscope(options: HopscopeOptions): Promise<Hopscope>
       await server.close(0);
       ctx.upstreams.destroy();
       await sink.close();
-      db.close();
+      closeStore();
       throw new Error(`cannot start the reverse proxy on ${config.reverse!.listenHost}:${config.reverse!.listenPort}: ${(err as Error).message}`);
     }
   }
@@ -172,7 +183,7 @@ export async function startHopscope(options: HopscopeOptions): Promise<Hopscope>
       await server.close(0);
       ctx.upstreams.destroy();
       await sink.close();
-      db.close();
+      closeStore();
       throw err;
     }
   }
@@ -199,7 +210,7 @@ export async function startHopscope(options: HopscopeOptions): Promise<Hopscope>
         await reverseClosed;
         ctx.upstreams.destroy();
         await sink.close();
-        db.close();
+        closeStore();
       })()),
   };
 }

@@ -2,10 +2,13 @@
 // new run continues the numbering (IdAllocator and CaptureBus are seeded from `lastIds`).
 import Database from 'better-sqlite3';
 import { CaptureFileError, SCHEMA_VERSION, checkCompatible, migrate } from './schema.js';
+import { acquireCaptureLock, type CaptureLock } from './capture-lock.js';
 
 export interface OpenStoreOptions {
   /** Open an existing file for reading only: no migrations, no writes. */
   readonly?: boolean;
+  /** Refuse the file while another hopscope records into it, and keep others out until `release()`. */
+  exclusive?: boolean;
 }
 
 export interface LastIds {
@@ -18,15 +21,20 @@ export interface LastIds {
 export interface Store {
   db: Database.Database;
   lastIds: LastIds;
+  /** Drops the `exclusive` lock (a no-op without one); call it after closing `db`. */
+  release(): void;
 }
 
 export function openStore(path: string, options: OpenStoreOptions = {}): Store {
   const readonly = options.readonly === true;
   if (readonly && path === ':memory:') throw new CaptureFileError('an in-memory capture cannot be opened read-only');
+  const lock: CaptureLock | null = options.exclusive && !readonly && path !== ':memory:' ? acquireCaptureLock(path) : null;
+  const release = () => lock?.release();
   let db: Database.Database;
   try {
     db = new Database(path, readonly ? { readonly: true, fileMustExist: true } : {});
   } catch (err) {
+    release();
     throw new CaptureFileError(`cannot open capture file ${path}: ${(err as Error).message}`, { cause: err });
   }
   try {
@@ -51,9 +59,10 @@ export function openStore(path: string, options: OpenStoreOptions = {}): Store {
       db.pragma('synchronous = NORMAL');
       migrate(db, path);
     }
-    return { db, lastIds: readLastIds(db) };
+    return { db, lastIds: readLastIds(db), release };
   } catch (err) {
     db.close();
+    release();
     throw err;
   }
 }
