@@ -194,7 +194,8 @@ function makeH2Tap(tunnel: Tunnel, protocol: 'h2' | 'h2c', scheme: 'http' | 'htt
   });
 }
 
-function wsLimitsOf(ctx: ProxyContext): WsLimits {
+/** The WebSocket tap's limits from the proxy's settings (--ws-message-cap, --ws-inflate-ratio). */
+export function wsLimitsOf(ctx: ProxyContext): WsLimits {
   return { messageCap: ctx.config.wsMessageCap, inflateRatio: ctx.config.wsInflateRatio };
 }
 

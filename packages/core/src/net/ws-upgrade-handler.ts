@@ -14,6 +14,7 @@ import type { ExchangeTimings, Failure, HeaderList } from '../capture/events.js'
 import { nowMs } from '../capture/clock.js';
 import { guardTap, opaqueTap } from '../taps/tap.js';
 import { tapAfterUpgrade } from '../taps/ws-tap.js';
+import { wsLimitsOf } from './tunnel.js';
 import { ExchangeBodyTap } from './exchange-body-tap.js';
 import { describeUpstreamFailure, failureFromError, ProxyError, statusForFailure } from './failure.js';
 import { connectionTokens, endToEndHeaders, headerValue, pairsFromRaw } from './hop-by-hop.js';
@@ -141,7 +142,7 @@ export function handleUpgradeRequest(
     socket.write(responseHead(res, endToEndHeaders(responseHeaders, switchHeaders(responseHeaders))));
     settle(null);
     const info = { exchangeId, requestHeaders: headers, responseHeaders };
-    const tap = tapAfterUpgrade({ connId: record.id, bus: ctx.bus, bodyCaptureLimit: ctx.config.bodyCaptureLimit }, info);
+    const tap = tapAfterUpgrade({ connId: record.id, bus: ctx.bus, bodyCaptureLimit: ctx.config.bodyCaptureLimit, wsLimits: wsLimitsOf(ctx) }, info);
     relay({
       client: socket,
       server: upSocket,
