@@ -22,6 +22,7 @@ import { ProxyServer } from './net/proxy-server.js';
 import { assertListenAllowed } from './net/proxy-auth-gate.js';
 import { SocksListener } from './net/socks-listener.js';
 import { ReverseListener } from './reverse/reverse-listener.js';
+import { TlsProxyListener } from './net/tls-proxy-listener.js';
 import { ResolveMap } from './net/resolve-map.js';
 import { UpstreamPool } from './net/upstream-pool.js';
 import { openStore } from './store/open-store.js';
@@ -58,6 +59,9 @@ export interface Hopscope {
   /** `http(s)://HOST:PORT` of the reverse-proxy listener (--reverse), with the real port; null when not asked for. */
   reverseUrl: string | null;
   reverseAddress: AddressInfo | null;
+  /** `https://HOST:PORT` of the HTTPS proxy port (--listen-tls), with the real port; null when not asked for. */
+  proxyTlsUrl: string | null;
+  proxyTlsAddress: AddressInfo | null;
   bus: CaptureBus;
   db: Database.Database;
   /** The store's writer: the inspector listens to its `onCommitted` to broadcast committed rows. */
@@ -76,6 +80,7 @@ export async function startHopscope(options: HopscopeOptions): Promise<Hopscope>
   // Library users get the same protection as the command line: no open proxy by accident.
   assertListenAllowed(config.listenHost, config);
   if (config.socksListen) assertListenAllowed(config.socksListen.host, config, 'the SOCKS port');
+  if (config.listenTls) assertListenAllowed(config.listenTls.host, config, 'the HTTPS proxy port');
   const ca = await loadOrCreateCa(resolvePath(options.caDir ?? 'ca'), { warn: options.onNotice });
   const upstreamCaPems = (options.upstreamCaFiles ?? []).map((file) => readFileSync(file));
   const interception = new Interception({
@@ -141,6 +146,7 @@ export async function startHopscope(options: HopscopeOptions): Promise<Hopscope>
   const onTls = makeTlsInterceptor(interception);
   const server = new ProxyServer(ctx, onTls);
   const socks = config.socksListen ? new SocksListener(ctx, server, onTls) : null;
+  const tlsProxy = config.listenTls ? new TlsProxyListener(ctx, server, interception, onTls) : null;
   let address: AddressInfo;
   try {
     address = await server.listen();
@@ -187,6 +193,20 @@ export async function startHopscope(options: HopscopeOptions): Promise<Hopscope>
       throw err;
     }
   }
+  let proxyTlsAddress: AddressInfo | null = null;
+  if (tlsProxy && config.listenTls) {
+    try {
+      proxyTlsAddress = await tlsProxy.listen(config.listenTls.host, config.listenTls.port);
+    } catch (err) {
+      const socksClosed = socks?.close();
+      await server.close(0);
+      await socksClosed;
+      ctx.upstreams.destroy();
+      await sink.close();
+      closeStore();
+      throw err;
+    }
+  }
   let closing: Promise<void> | null = null;
   return {
     proxyUrl: `http://${formatHost(address.address)}:${address.port}`,
@@ -195,6 +215,8 @@ export async function startHopscope(options: HopscopeOptions): Promise<Hopscope>
     socksAddress,
     reverseUrl: reverseAddress ? `${config.reverse?.tls ? 'https' : 'http'}://${formatHost(reverseAddress.address)}:${reverseAddress.port}` : null,
     reverseAddress,
+    proxyTlsUrl: proxyTlsAddress ? `https://${formatHost(proxyTlsAddress.address)}:${proxyTlsAddress.port}` : null,
+    proxyTlsAddress,
     bus,
     db,
     sink,
@@ -205,9 +227,11 @@ export async function startHopscope(options: HopscopeOptions): Promise<Hopscope>
       (closing ??= (async () => {
         const socksClosed = socks?.close(); // stops accepting; server.close() ends its connections with the rest
         const reverseClosed = reverse?.close(); // the same; then its upstream sessions close
+        const tlsProxyClosed = tlsProxy?.close(); // the same, after a GOAWAY to its HTTP/2 clients
         await server.close();
         await socksClosed;
         await reverseClosed;
+        await tlsProxyClosed;
         ctx.upstreams.destroy();
         await sink.close();
         closeStore();

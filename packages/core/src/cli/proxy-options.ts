@@ -29,6 +29,7 @@ export const PROXY_OPTIONS = {
   keylog: { type: 'string' },
   'upstream-proxy': { type: 'string' },
   socks: { type: 'string' },
+  'listen-tls': { type: 'string' },
 } as const;
 
 export const PROXY_OPTIONS_HELP = `  --resolve HOST=ADDRESS       connect to ADDRESS instead of resolving HOST (HOST may be a glob
@@ -58,6 +59,8 @@ export const PROXY_OPTIONS_HELP = `  --resolve HOST=ADDRESS       connect to ADD
   --upstream-proxy URL         send upstream traffic through this HTTP proxy:
                                http://[USER:PASSWORD@]HOST:PORT (--resolve applies to HOST)
   --socks HOST:PORT            also open a SOCKS5-only port (the proxy port speaks SOCKS5 too)
+  --listen-tls HOST:PORT       also open an HTTPS proxy port: the proxy itself over TLS (certificate
+                               from hopscope's CA), HTTP/1.1 or HTTP/2 (CONNECT streams)
 `;
 
 type ProxyOptionValues = {
@@ -81,6 +84,7 @@ type ProxyOptionValues = {
   keylog?: string;
   'upstream-proxy'?: string;
   socks?: string;
+  'listen-tls'?: string;
 };
 
 /** The parsed proxy options as library options (without the listener address and the capture file). */
@@ -106,6 +110,7 @@ export function proxyOptionsFrom(values: ProxyOptionValues): Omit<HopscopeOption
     ...(values.keylog ? { keylogFile: resolvePath(values.keylog) } : {}),
     ...(values['upstream-proxy'] ? { upstreamProxy: parseUpstreamProxy(values['upstream-proxy']) } : {}),
     ...(values.socks ? { socksListen: parseHostPort(values.socks, '--socks') } : {}),
+    ...(values['listen-tls'] ? { listenTls: parseHostPort(values['listen-tls'], '--listen-tls') } : {}),
   };
 }
 

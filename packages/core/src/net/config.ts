@@ -41,6 +41,8 @@ export interface ProxyConfig {
   socksListen?: { host: string; port: number } | null;
   /** The reverse-proxy listener (--reverse rules, --reverse-listen, --reverse-tls, --reverse-host); null: none. */
   reverse?: ReverseConfig | null;
+  /** The HTTPS proxy port (--listen-tls HOST:PORT; port 0 picks a free one): the proxy itself over TLS, HTTP/1.1 or HTTP/2; null: none. */
+  listenTls?: { host: string; port: number } | null;
 }
 
 export const defaultProxyConfig: ProxyConfig = {

@@ -1,11 +1,12 @@
 // What net/ knows about each open client connection, kept in records looked up by socket
-// (never stored on the socket object itself).
-import type { Socket } from 'node:net';
+// (never stored on the socket object itself). A connection is usually a net.Socket (or the
+// TLSSocket of the HTTPS proxy port); a tunnel inside an HTTP/2 connection is its Http2Stream.
+import type { Duplex } from 'node:stream';
 import type { Failure } from '../capture/events.js';
 
 export interface ConnectionRecord {
   id: number;
-  socket: Socket;
+  socket: Duplex;
   /** The first failure seen on the connection, reported when it closes. */
   error: Failure | null;
   /** HTTP exchanges on the active path that have not finished yet. */
@@ -13,18 +14,18 @@ export interface ConnectionRecord {
 }
 
 export class ConnectionRegistry {
-  private readonly bySocket = new WeakMap<Socket, ConnectionRecord>();
+  private readonly bySocket = new WeakMap<Duplex, ConnectionRecord>();
   private readonly open = new Set<ConnectionRecord>();
   private idleWaiters: Array<() => void> = [];
 
-  add(id: number, socket: Socket): ConnectionRecord {
+  add(id: number, socket: Duplex): ConnectionRecord {
     const record: ConnectionRecord = { id, socket, error: null, inFlight: 0 };
     this.bySocket.set(socket, record);
     this.open.add(record);
     return record;
   }
 
-  get(socket: Socket): ConnectionRecord | undefined {
+  get(socket: Duplex): ConnectionRecord | undefined {
     return this.bySocket.get(socket);
   }
 

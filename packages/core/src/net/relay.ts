@@ -1,10 +1,13 @@
 // The byte pump between the two legs of a tunnel. It forwards every chunk unchanged with
 // backpressure both ways, carries half-closes across, propagates resets, and shows each chunk
 // to the tap after handing it to the other leg. The tap never pauses anything.
+import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { Failure, Side } from '../capture/events.js';
 import type { Tap } from '../taps/tap.js';
 import { failureFromError } from './failure.js';
+
+const { NGHTTP2_NO_ERROR, NGHTTP2_CONNECT_ERROR } = http2.constants;
 
 export interface RelayOptions {
   client: Duplex;
@@ -34,6 +37,8 @@ export function relay(options: RelayOptions): void {
     });
     sink.on('drain', () => source.resume());
     const onEnd = () => {
+      // A reset HTTP/2 stream ends its readable side too: that is no half-close.
+      if (wasStreamReset(source)) return tearDown(source, sink, null);
       tap.onEnd(from);
       sink.end();
     };
@@ -45,8 +50,9 @@ export function relay(options: RelayOptions): void {
       tearDown(source, sink, err);
     });
     const onClose = () => {
-      // A leg that closes without having ended cleanly takes the other one with it.
-      if (!source.readableEnded) tearDown(source, sink, null);
+      // A leg that closes without having ended cleanly takes the other one with it (a stream
+      // reset right after its END_STREAM, too).
+      if (!source.readableEnded || wasStreamReset(source)) tearDown(source, sink, null);
       if (++closedLegs === 2) finish();
     };
     if (source.destroyed) process.nextTick(onClose);
@@ -56,16 +62,8 @@ export function relay(options: RelayOptions): void {
 
   const tearDown = (source: Duplex, sink: Duplex, err: Error | null) => {
     const code = (err as NodeJS.ErrnoException | null)?.code;
-    const resettable = sink as Duplex & { resetAndDestroy?: () => void };
-    if (code === 'ECONNRESET' && typeof resettable.resetAndDestroy === 'function' && !sink.destroyed) {
-      try {
-        resettable.resetAndDestroy(); // pass a reset on as a reset
-      } catch {
-        sink.destroy(); // a TLS socket cannot be reset (ERR_INVALID_HANDLE_TYPE): close it instead
-      }
-    } else {
-      sink.destroy();
-    }
+    if ((code === 'ECONNRESET' || wasStreamReset(source)) && !sink.destroyed) resetLeg(sink); // pass a reset on as a reset
+    else sink.destroy();
     source.destroy();
   };
 
@@ -78,4 +76,27 @@ export function relay(options: RelayOptions): void {
 
   pump('client', client, server, options.pendingFromClient);
   pump('server', server, client, options.pendingFromServer);
+}
+
+/** An HTTP/2 stream (the client leg of an HTTP/2 CONNECT tunnel) that closed with RST_STREAM. */
+function wasStreamReset(leg: Duplex): boolean {
+  const rstCode = (leg as { rstCode?: number }).rstCode;
+  return typeof rstCode === 'number' && rstCode !== NGHTTP2_NO_ERROR;
+}
+
+/** TCP: RST. HTTP/2 stream: RST_STREAM CONNECT_ERROR (RFC 9113 §8.5). Anything else: closed. */
+function resetLeg(sink: Duplex): void {
+  const leg = sink as Duplex & { resetAndDestroy?: () => void; close?: (code: number) => void };
+  if (typeof leg.resetAndDestroy === 'function' && !sink.writableEnded) {
+    // (After end() Node cannot reset: libuv refuses while the FIN is pending and the socket never closes.)
+    try {
+      leg.resetAndDestroy();
+    } catch {
+      sink.destroy(); // a TLS socket cannot be reset (ERR_INVALID_HANDLE_TYPE): close it instead
+    }
+  } else if ('rstCode' in leg && typeof leg.close === 'function') {
+    leg.close(NGHTTP2_CONNECT_ERROR);
+  } else {
+    sink.destroy();
+  }
 }

@@ -1,0 +1,87 @@
+// HTTP/2 to the proxy (ALPN h2 on the HTTPS proxy port): one Node HTTP/2 server session per TLS
+// connection, never listening itself. Each stream is checked for proxy credentials, then becomes a
+// tunnel (CONNECT host:port, RFC 9113 §8.5) or a proxied request (`:scheme http`, `:authority`).
+import http2 from 'node:http2';
+import type tls from 'node:tls';
+import type { HeaderList } from '../capture/events.js';
+import type { ConnectionRecord } from './connection-registry.js';
+import { failureFromError } from './failure.js';
+import { headerValue, pairsFromRaw } from './hop-by-hop.js';
+import { answerStream, pseudoHeader } from './h2-proxy-answer.js';
+import { handleH2Request } from './h2-proxy-forward.js';
+import { handleH2Connect } from './h2-proxy-tunnel.js';
+import { checkProxyAuthorization, PROXY_AUTHENTICATE } from './proxy-auth.js';
+import type { ProxyContext } from './proxy-context.js';
+import type { TlsHandler } from './tunnel.js';
+
+export class H2ProxySessions {
+  private readonly server: http2.Http2Server;
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+
+  constructor(
+    private readonly ctx: ProxyContext,
+    private readonly onTls?: TlsHandler,
+  ) {
+    this.server = http2.createServer({
+      // Advertised so that an extended CONNECT (:protocol) reaches us and gets a readable 501
+      // instead of nghttp2's PROTOCOL_ERROR.
+      settings: { enableConnectProtocol: true, maxHeaderListSize: ctx.config.maxHeaderBytes },
+    });
+  }
+
+  /** Serves a TLS connection that negotiated h2; `record` is the connection's row. */
+  serve(socket: tls.TLSSocket, record: ConnectionRecord): void {
+    // Node clears this itself only on sockets a tls.Server accepted; while it is true an
+    // Http2Session waits for a 'secureConnect' that a server-side socket never emits.
+    (socket as { secureConnecting?: boolean }).secureConnecting = false;
+    let session: http2.ServerHttp2Session | undefined;
+    const take = (s: http2.ServerHttp2Session) => (session = s);
+    this.server.once('session', take);
+    this.server.emit('connection', socket);
+    this.server.removeListener('session', take);
+    if (!session) {
+      record.error ??= { reason: 'internal', message: 'no HTTP/2 session could be set up on the connection' };
+      socket.destroy();
+      return;
+    }
+    const s = session;
+    this.sessions.add(s);
+    s.on('error', (err) => {
+      record.error ??= failureFromError(err, 'reset');
+    });
+    s.once('close', () => this.sessions.delete(s));
+    const client = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+    s.on('stream', (stream: http2.ServerHttp2Stream, _headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
+      stream.on('error', () => {}); // what matters is recorded by the handlers
+      this.onStream(record, client, stream, pairsFromRaw(rawHeaders));
+    });
+  }
+
+  /** Asks every session's client to open no new streams (GOAWAY); open ones carry on. */
+  goAway(): void {
+    for (const s of this.sessions) s.close();
+  }
+
+  private onStream(record: ConnectionRecord, client: { address: string; port: number }, stream: http2.ServerHttp2Stream, headers: HeaderList): void {
+    const { ctx } = this;
+    let user: string | undefined;
+    if (ctx.config.proxyAuth) {
+      const verdict = checkProxyAuthorization(ctx.config.proxyAuth, headerValue(headers, 'proxy-authorization'));
+      if (!verdict.ok) {
+        answerStream(stream, 407, 'proxy authentication required', { 'proxy-authenticate': PROXY_AUTHENTICATE });
+        return;
+      }
+      user = verdict.user;
+    }
+    if (pseudoHeader(headers, ':protocol') !== undefined) {
+      answerStream(
+        stream,
+        501,
+        `extended CONNECT (:protocol ${pseudoHeader(headers, ':protocol')}) to the proxy is not supported: open a CONNECT host:port tunnel and speak the protocol inside it`,
+      );
+      return;
+    }
+    if (pseudoHeader(headers, ':method') === 'CONNECT') handleH2Connect(ctx, record, client, stream, headers, user, this.onTls);
+    else handleH2Request(ctx, record, stream, headers);
+  }
+}

@@ -1,0 +1,66 @@
+// The HTTPS proxy port (--listen-tls): clients reach the proxy itself over TLS. Each accepted
+// connection is recorded with listener `proxy-tls`, its handshake as the client TLS leg, and then
+// ALPN decides: http/1.1 (or none) goes to the same HTTP/1.x handling as the plain proxy port
+// (absolute-form, CONNECT, Upgrade); h2 becomes an HTTP/2 session whose streams are CONNECT
+// tunnels or proxied requests (h2-proxy-session.ts).
+import net, { type AddressInfo } from 'node:net';
+import type { Interception } from './interception.js';
+import type { ProxyContext } from './proxy-context.js';
+import type { ProxyServer } from './proxy-server.js';
+import type { TlsHandler } from './tunnel.js';
+import { H2ProxySessions } from './h2-proxy-session.js';
+import { recordProxyTls, startProxyTls } from './tls-proxy-handshake.js';
+
+export class TlsProxyListener {
+  private readonly server: net.Server;
+  private readonly h2: H2ProxySessions;
+
+  constructor(
+    ctx: ProxyContext,
+    private readonly proxy: ProxyServer,
+    private readonly interception: Interception,
+    onTls?: TlsHandler,
+  ) {
+    this.h2 = new H2ProxySessions(ctx, onTls);
+    this.server = net.createServer({ noDelay: true }, (raw) => this.accept(ctx, raw));
+  }
+
+  listen(host: string, port: number): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ host, port }, () => {
+        this.server.removeListener('error', reject);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /**
+   * Stops accepting and tells HTTP/2 clients to open no more streams (GOAWAY). Resolves once every
+   * connection of this port is gone: ProxyServer.close() ends the ones that are left after its grace.
+   */
+  close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.h2.goAway();
+    return closed;
+  }
+
+  private accept(ctx: ProxyContext, raw: net.Socket): void {
+    let started: ReturnType<typeof startProxyTls>;
+    try {
+      started = startProxyTls(raw, this.interception);
+    } catch (err) {
+      // Only a local address no certificate can name gets here (never seen): recorded, then closed.
+      const record = this.proxy.recordConnection(raw, 'proxy-tls');
+      record.error = { reason: 'internal', message: (err as Error).message };
+      raw.destroy();
+      return;
+    }
+    const { socket, alpnOffered } = started;
+    const record = this.proxy.recordConnection(socket, 'proxy-tls');
+    recordProxyTls(ctx, record, socket, alpnOffered, (alpn) => {
+      if (alpn === 'h2') this.h2.serve(socket, record);
+      else this.proxy.serveHttp(socket);
+    });
+  }
+}
