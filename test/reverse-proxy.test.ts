@@ -343,6 +343,10 @@ describe('reverse proxy: Host kept, cleartext listener, errors', { timeout: 30_0
       assert.equal(ok1.stdout, 'h2 /api/one');
       const ok2 = await curl(['--http2-prior-knowledge', `${proxy.reverseUrl}/api/two`]);
       assert.equal(ok2.stdout, 'h2 /api/two');
+      // curl --http2 on http:// asks for Upgrade: h2c; the answer stays HTTP/1.1.
+      const upgrade = await curl(['--http2', '-i', `${proxy.reverseUrl}/api/three`]);
+      assert.match(upgrade.stdout, /^HTTP\/1.1 200/);
+      assert.ok(upgrade.stdout.endsWith('h2 /api/three'), upgrade.stdout);
 
       const missing = await curl(['-i', `${proxy.reverseUrl}/nothing/here`]);
       assert.match(missing.stdout, /^HTTP\/1.1 404/);
@@ -363,7 +367,7 @@ describe('reverse proxy: Host kept, cleartext listener, errors', { timeout: 30_0
       for (const c of conns) assert.equal(c.listener, 'reverse');
       assert.deepEqual(
         [...conns].map((c) => c.detectedProtocol).sort(),
-        ['h2c', 'h2c', 'http1', 'http1'],
+        ['h2c', 'h2c', 'http1', 'http1', 'http1'],
       );
     } finally {
       await proxy.close();

@@ -109,7 +109,8 @@ export function startH1Call(ctx: ProxyContext, route: H1Route, up: ReverseUpstre
   };
 }
 
-function measureDial(socket: Socket, timings: UpstreamCall['timings'], secure: boolean): void {
+/** Fills the dial timings of a socket Node's client is connecting. */
+export function measureDial(socket: Socket, timings: UpstreamCall['timings'], secure: boolean): void {
   const start = nowMs();
   let looked = start;
   let connected = start;

@@ -72,7 +72,8 @@ export function startH2Call(route: H2Route, headers: http2.OutgoingHttpHeaders, 
   };
 }
 
-function closeFailure(stream: http2.ClientHttp2Stream, err: (Error & { code?: string }) | null, responded: boolean): Failure {
+/** Why a stream closed before its response was complete, in the capture's taxonomy. */
+export function closeFailure(stream: http2.ClientHttp2Stream, err: (Error & { code?: string }) | null, responded: boolean): Failure {
   const code = stream.rstCode ?? 0;
   if (code !== 0) {
     const name = errorCodeName(code);

@@ -16,7 +16,12 @@ export interface ListenerView {
 }
 
 /** Records the request and starts its exchange; returns the rule and exchange id for the caller's own handling. */
-export function openExchange(deps: ReverseDeps, listener: ListenerView, record: ConnectionRecord, leg: ClientLeg): { exchangeId: number; rule: ReverseRule | null } {
+export function openExchange(
+  deps: ReverseDeps,
+  listener: ListenerView,
+  record: ConnectionRecord,
+  leg: Pick<ClientLeg, 'protocol' | 'streamId' | 'method' | 'target' | 'authority' | 'headers'>,
+): { exchangeId: number; rule: ReverseRule | null } {
   const { ctx } = deps;
   const exchangeId = ctx.ids.nextExchangeId();
   const { url, scheme, host, port } = requestUrl(leg.method, leg.target, leg.authority ? [['host', leg.authority]] : [], listener);

@@ -12,14 +12,19 @@ import type { ConnectionRecord } from '../net/connection-registry.js';
 import { detectProtocol } from '../net/detect.js';
 import { failureFromError } from '../net/failure.js';
 import { answerAndClose } from '../net/plain-response.js';
+import { requestFraming } from '../net/request-head.js';
 import type { ProxyContext } from '../net/proxy-context.js';
 import { H1ClientLeg } from './client-h1.js';
 import { H2ClientLeg } from './client-h2.js';
 import { acceptClientTls, listenerNames } from './client-tls.js';
-import { dispatchRequest, type ListenerView } from './reverse-dispatch.js';
+import { pairsFromRawH2, pseudoHeader } from './header-translation.js';
+import { dispatchRequest, openExchange, refuse, type ListenerView } from './reverse-dispatch.js';
 import type { ReverseDeps } from './reverse-exchange.js';
 import type { ReverseConfig } from './reverse-rules.js';
 import { UpstreamOrigins, type UpstreamOriginsOptions } from './upstream-origins.js';
+import { bridgeWebSocket } from './ws-bridge.js';
+import { H1WsClient, H2WsClient } from './ws-client.js';
+import { asksForWebSocket, isExtendedConnect } from './ws-handshake.js';
 
 /** Client bytes read at most to tell the HTTP/2 preface from an HTTP/1 request line. */
 const MAX_DETECTION_BYTES = 64;
@@ -71,6 +76,19 @@ export class ReverseListener {
       const record = this.records.get(req.socket as Socket);
       if (!record) return res.destroy();
       dispatchRequest(this.deps, this.view, record, new H1ClientLeg(req, res));
+    });
+    // Node routes every request with Upgrade here: WebSockets are bridged, any other switch (h2c) is
+    // refused by answering the request itself, after which the connection closes.
+    this.h1.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+      const record = this.records.get(socket);
+      if (!record) return socket.destroy();
+      const client = new H1WsClient(req, socket, head);
+      if (asksForWebSocket(client.request.headers)) return bridgeWebSocket(this.deps, this.view, record, client);
+      if (requestFraming(client.request.headers) !== 'none') {
+        record.error ??= { reason: 'bad-request', message: 'an Upgrade request with a body', code: 'upgrade-body' };
+        return answerAndClose(socket, 501, 'the reverse proxy does not carry a request body along with an Upgrade other than websocket');
+      }
+      dispatchRequest(this.deps, this.view, record, client.answerLeg());
     });
     this.h1.on('connect', (req: http.IncomingMessage, socket: Socket) => {
       const record = this.records.get(socket);
@@ -176,7 +194,12 @@ export class ReverseListener {
     });
     s.once('close', () => this.sessions.delete(s));
     s.on('stream', (stream: http2.ServerHttp2Stream, _headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
-      dispatchRequest(this.deps, this.view, record, new H2ClientLeg(stream, rawHeaders, protocol));
+      const headers = pairsFromRawH2(rawHeaders);
+      if (!isExtendedConnect(headers)) return dispatchRequest(this.deps, this.view, record, new H2ClientLeg(stream, rawHeaders, protocol));
+      const client = new H2WsClient(stream, rawHeaders, protocol);
+      if (pseudoHeader(headers, ':protocol') === 'websocket') return bridgeWebSocket(this.deps, this.view, record, client);
+      const { exchangeId } = openExchange(this.deps, this.view, record, client.request);
+      refuse(this.deps, record, exchangeId, client.answerLeg(), 501, `the reverse proxy carries :protocol websocket only, not ${pseudoHeader(headers, ':protocol')}`, 'protocol');
     });
   }
 

@@ -98,6 +98,12 @@ export class UpstreamOrigins {
     return this.settings.get(session) ?? Promise.resolve(session.remoteSettings);
   }
 
+  /** TLS options for an upstream connection dialled elsewhere (a WebSocket's own connection). */
+  tlsOptions(): { secureContext?: tls.SecureContext; rejectUnauthorized: boolean } {
+    const { secureContext, rejectUnauthorized } = this.options;
+    return { ...(secureContext ? { secureContext } : {}), rejectUnauthorized };
+  }
+
   /** Closes every upstream session; later dials close at once. */
   destroy(): void {
     this.destroyed = true;
