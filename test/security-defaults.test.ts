@@ -156,7 +156,6 @@ describe('security defaults', { timeout: 60_000 }, () => {
         `/api/exchanges/${ws.id}/websocket`,
         `/api/ws-messages/${messages[0].id}`,
         '/api/har',
-        '/',
       ];
       const port = inspector.port;
       const refusals: Array<[string, Record<string, string>, number]> = [
