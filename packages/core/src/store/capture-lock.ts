@@ -46,7 +46,7 @@ export function acquireCaptureLock(capturePath: string): CaptureLock {
   } catch (err) {
     if (db.inTransaction) db.exec('ROLLBACK'); // never describe ourselves from our own unfinished row
     const refusal =
-      (err as { code?: string }).code === 'SQLITE_BUSY'
+      (err as { code?: string }).code?.startsWith('SQLITE_BUSY')
         ? new CaptureFileError(`${capturePath} is being recorded by ${describeOwner(db)}: stop it first, or record into another file (--db FILE)`, {
             cause: err,
           })
