@@ -55,6 +55,7 @@ export async function loadOrCreateCa(dir: string, options: LoadCaOptions = {}): 
   const warn = options.warn ?? ((m: string) => process.emitWarning(m, 'HopscopeCaWarning'));
   const paths = caPaths(dir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  await keepFolderOwnerWritable(dir, warn);
 
   const existing = await readIfExists(paths.certPath);
   if (existing !== null) return loadExisting(paths, existing, warn);
@@ -79,6 +80,24 @@ export async function loadOrCreateCa(dir: string, options: LoadCaOptions = {}): 
   // ca.pem last: its presence means the CA is complete.
   await writeAtomically(paths.certPath, fresh.certPem);
   return { ...paths, ...materialize(fresh.certPem, fresh.keyPem, paths), created: true };
+}
+
+/**
+ * Whoever can write the CA folder can swap in a CA of their own, which the user's clients trust.
+ * Our own folder loses the others' write access; a shared one (sticky like /tmp, or someone
+ * else's) is refused rather than changed.
+ */
+async function keepFolderOwnerWritable(dir: string, warn: (m: string) => void): Promise<void> {
+  if (process.platform === 'win32') return;
+  const info = await stat(dir);
+  const mode = info.mode & 0o7777;
+  if ((mode & 0o022) === 0) return;
+  const shown = (mode & 0o777).toString(8).padStart(4, '0');
+  if (mode & 0o1000 || info.uid !== process.getuid?.()) {
+    throw new CaStoreError(`${dir} is writable by others (mode ${shown}): keep the CA in a folder only you can write (--ca-dir DIR)`);
+  }
+  await chmod(dir, mode & ~0o022);
+  warn(`${dir} was writable by group or others (mode ${shown}); removed their write access: whoever can write it can replace the CA your clients trust`);
 }
 
 function caPaths(dir: string) {

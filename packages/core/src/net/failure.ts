@@ -20,9 +20,11 @@ const REASON_BY_CODE: Record<string, FailureReason> = {
 };
 
 export function failureFromError(err: unknown, fallback: FailureReason = 'internal'): Failure {
-  const e = err as NodeJS.ErrnoException & { reason?: FailureReason };
+  const e = err as NodeJS.ErrnoException;
   const code = typeof e?.code === 'string' ? e.code : undefined;
-  const reason = e?.reason ?? (code ? REASON_BY_CODE[code] : undefined) ?? fallback;
+  // Only our own errors carry a reason of the taxonomy: OpenSSL's have `reason` too, as free text.
+  const own = err instanceof ProxyError ? err.reason : undefined;
+  const reason = own ?? (code ? REASON_BY_CODE[code] : undefined) ?? fallback;
   return { reason, message: e?.message ?? String(err), ...(code ? { code } : {}) };
 }
 

@@ -148,6 +148,13 @@ export function relayWithTap(
       : (protocol === 'h2' || protocol === 'h2c') && tunnel.ctx.config.h2Tap !== false
         ? guardTap(makeH2Tap(tunnel, protocol, scheme), reportTapBug(tunnel))
         : opaqueTap;
+  // conn.closed goes out when the client socket closes, which the relay does as soon as either leg
+  // fails: note why first, so the connection row says it.
+  for (const leg of [client, server]) {
+    leg.on('error', (err) => {
+      record.error ??= failureFromError(err, 'reset');
+    });
+  }
   relay({
     client,
     server,

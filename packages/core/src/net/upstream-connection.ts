@@ -32,8 +32,8 @@ export interface ConnectionOwner {
   onEnd(): void;
   /** The socket can take more writes. */
   onDrain(): void;
-  /** The connection is gone while still owned; `failure` says why. */
-  onClose(failure: Failure): void;
+  /** The connection is gone while still owned; `failure` says why, `hadError` whether the socket failed (a reset) rather than closed. */
+  onClose(failure: Failure, hadError: boolean): void;
 }
 
 export interface DialSettings {
@@ -155,7 +155,7 @@ export class UpstreamConnection {
     const owner = this.owner;
     this.owner = null;
     this.onClosed(this);
-    owner?.onClose(this.failure());
+    owner?.onClose(this.failure(), this.error !== null);
   };
 
   /** https:// through an upstream proxy: CONNECT on the socket to it, then TLS with the target inside the tunnel. */

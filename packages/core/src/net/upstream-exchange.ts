@@ -137,7 +137,7 @@ export class UpstreamExchange implements ConnectionOwner {
     this.handle(events);
   }
 
-  onClose(failure: Failure): void {
+  onClose(failure: Failure, hadError: boolean): void {
     this.conn = null;
     if (this.responseDone || this.settled) return;
     const canRetry = this.reused && !this.retried && !this.responseBytes && this.request.framing === 'none';
@@ -146,8 +146,16 @@ export class UpstreamExchange implements ConnectionOwner {
       this.connect(true);
       return;
     }
-    if (this.res.headersSent) this.fail({ reason: 'aborted', message: 'the upstream closed the connection mid-response' });
-    else this.fail(failure);
+    if (!this.res.headersSent) {
+      this.fail(failure);
+      return;
+    }
+    // Mid-response, a reset says so; a plain close is an abort.
+    this.fail(
+      hadError && failure.reason === 'reset'
+        ? { ...failure, message: `the upstream reset the connection mid-response (${failure.message})` }
+        : { reason: 'aborted', message: 'the upstream closed the connection mid-response' },
+    );
   }
 
   /** Gives the connection back when both messages are complete, or closes it. */

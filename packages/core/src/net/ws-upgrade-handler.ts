@@ -143,6 +143,10 @@ export function handleUpgradeRequest(
     settle(null);
     const info = { exchangeId, requestHeaders: headers, responseHeaders };
     const tap = tapAfterUpgrade({ connId: record.id, bus: ctx.bus, bodyCaptureLimit: ctx.config.bodyCaptureLimit, wsLimits: wsLimitsOf(ctx) }, info);
+    // conn.closed goes out when the client socket closes, which a failing upstream causes: note why first.
+    upSocket.on('error', (err) => {
+      record.error ??= failureFromError(err, 'reset');
+    });
     relay({
       client: socket,
       server: upSocket,

@@ -300,13 +300,11 @@ export class H2Streams {
         code: errorName,
       };
     }
-    const who = (likely: Side) => {
-      const side = ended.includes(likely) ? likely : ended[0];
-      return side ? `the ${side} closed the connection` : 'the connection closed';
-    };
-    if (!stream.requestEnded) return { reason: 'aborted', message: `${who('client')} in the middle of the request` };
-    if (!stream.responseStarted) return { reason: 'closed', message: `${who('server')} before the response` };
-    return { reason: 'aborted', message: `${who('server')} in the middle of the response` };
+    // An HTTP/2 peer never half-closes the connection as part of the protocol: the first side to end it did.
+    const who = ended[0] ? `the ${ended[0]} closed the connection` : 'the connection closed';
+    if (!stream.requestEnded) return { reason: 'aborted', message: `${who} in the middle of the request` };
+    if (!stream.responseStarted) return { reason: 'closed', message: `${who} before the response` };
+    return { reason: 'aborted', message: `${who} in the middle of the response` };
   }
 
   private emitCompleted(stream: Stream): void {
