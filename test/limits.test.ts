@@ -8,10 +8,11 @@ import zlib from 'node:zlib';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import type Database from 'better-sqlite3';
 import { startTestProxy, type TestProxy } from './helpers/proxy.js';
 import { startUpstream, type TestUpstream } from './helpers/upstream.js';
-import { proxiedRequest, rawExchange } from './helpers/clients.js';
+import { openTunnel, proxiedRequest, rawExchange } from './helpers/clients.js';
 import { recordEvents } from './helpers/events.js';
 import { connectThroughProxy, h2Request, startH2Upstream, type H2Upstream } from './helpers/h2-peers.js';
 import { ClientLog, connectClient, opened, startWsServer, type TestWsServer } from './helpers/ws-peers.js';
@@ -39,6 +40,14 @@ interface Proxy {
 }
 
 /** A request whose header block is `size` bytes or so. */
+/** Everything a socket receives until the other side ends it. */
+function collectUntilEnd(socket: Duplex): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  socket.resume();
+  return new Promise((resolve) => socket.once('end', () => resolve(Buffer.concat(chunks))));
+}
+
 const withHeader = (url: string, size: number) => `GET ${url} HTTP/1.1\r\nHost: site.test\r\nConnection: close\r\nX-Pad: ${'p'.repeat(size)}\r\n\r\n`;
 
 /** Sends one compressed message over ws:// in a CONNECT tunnel and waits for its echo, intact. */
@@ -98,6 +107,19 @@ describe('limits, each against its default', { timeout: 60_000 }, () => {
     assert.equal(getConnection(proxy.db, (closed as { connId: number }).connId)!.error?.code, 'HPE_HEADER_OVERFLOW');
     const byDefault = await proxyWith({});
     assert.match(await rawExchange(byDefault, withHeader(url, 2048)), /^HTTP\/1\.1 200 /, 'the default (64 KiB) takes it');
+  });
+
+  test('maxHeaderBytes also bounds the passive HTTP/1 decoder inside a tunnel (the relay carries on)', async () => {
+    const proxy = await proxyWith({ maxHeaderBytes: 1024 });
+    const log = recordEvents(proxy.bus);
+    const tunnel = await openTunnel(proxy, `site.test:${upstream.port}`);
+    const answer = collectUntilEnd(tunnel);
+    tunnel.write(withHeader('/', 2048));
+    assert.match((await answer).toString('latin1'), /^HTTP\/1\.1 200 /, 'relayed: the upstream takes 2 KiB of headers');
+    tunnel.destroy();
+    const failed = await log.waitFor((e) => e.kind === 'decode.failed' && e.decoder === 'http1');
+    assert.equal((failed as { code: string }).code, 'headers-too-large');
+    assert.match((failed as { message: string }).message, /over 1024 bytes/);
   });
 
   test('bodyCaptureLimit: the store keeps that many body bytes and counts the rest', async () => {

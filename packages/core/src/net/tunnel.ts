@@ -42,10 +42,14 @@ export function startTunnel(tunnel: Tunnel, head: Buffer, onTls?: TlsHandler): v
   const fromServer: Buffer[] = [];
   let buffered = head.length;
   let done = false;
+  // A first message that starts but never completes (a ClientHello trickled or cut short) must not
+  // hold the decision forever: after the header timeout the tunnel is relayed as it is.
+  let stalled: NodeJS.Timeout | null = null;
 
   const finish = (protocol: DetectedProtocol, hello: ClientHelloInfo | null) => {
     if (done) return;
     done = true;
+    if (stalled) clearTimeout(stalled);
     client.pause();
     server.pause();
     client.removeListener('data', onClientData);
@@ -61,13 +65,27 @@ export function startTunnel(tunnel: Tunnel, head: Buffer, onTls?: TlsHandler): v
     relayWithTap(tunnel, protocol === 'http1' || protocol === 'h2c' ? protocol : 'opaque', 'http', fromClient, fromServer);
   };
 
+  const waitForMore = () => {
+    stalled ??= setTimeout(() => {
+      tunnel.ctx.bus.emit({
+        kind: 'decode.failed',
+        connId: tunnel.record.id,
+        decoder: 'detect',
+        side: 'client',
+        code: 'stalled',
+        message: `the client's first message was still incomplete after ${tunnel.ctx.config.headersTimeoutMs} ms; relayed without decoding`,
+      });
+      finish('opaque', null);
+    }, tunnel.ctx.config.headersTimeoutMs);
+  };
+
   const examine = () => {
     const bytes = fromClient.length === 1 ? fromClient[0] : Buffer.concat(fromClient);
     const verdict = detectProtocol(bytes);
-    if (verdict === 'need-more') return buffered > MAX_DETECTION_BYTES ? finish('opaque', null) : undefined;
+    if (verdict === 'need-more') return buffered > MAX_DETECTION_BYTES ? finish('opaque', null) : waitForMore();
     if (verdict !== 'tls') return finish(verdict, null);
     const parsed = parseClientHello(bytes);
-    if (parsed.status === 'need-more' && buffered <= MAX_DETECTION_BYTES) return;
+    if (parsed.status === 'need-more' && buffered <= MAX_DETECTION_BYTES) return waitForMore();
     if (parsed.status === 'ok') return finish('tls', parsed.hello);
     if (parsed.status === 'error') {
       tunnel.ctx.bus.emit({
@@ -115,6 +133,7 @@ export function startTunnel(tunnel: Tunnel, head: Buffer, onTls?: TlsHandler): v
   function onEarlyClose() {
     if (done) return;
     done = true;
+    if (stalled) clearTimeout(stalled);
     client.destroy();
     server.destroy();
   }
@@ -177,6 +196,7 @@ function makeHttp1Tap(tunnel: Tunnel, scheme: 'http' | 'https'): Tap {
     host: target.host,
     port: target.port,
     bodyCaptureLimit: ctx.config.bodyCaptureLimit,
+    maxHeaderBytes: ctx.config.maxHeaderBytes,
     wsLimits: wsLimitsOf(ctx),
     // After a 101 to WebSocket (ws:// in a tunnel, wss:// intercepted) the WebSocket tap decodes.
     onUpgrade: (info) => tapAfterUpgrade(tapCtx, info),

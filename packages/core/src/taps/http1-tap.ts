@@ -24,8 +24,8 @@ interface Exchange {
 type Mode = 'http' | 'upgraded' | 'opaque' | 'closed';
 
 export class Http1Tap implements Tap {
-  private readonly requests = new Http1Decoder('request');
-  private readonly responses = new Http1Decoder('response');
+  private readonly requests: Http1Decoder;
+  private readonly responses: Http1Decoder;
   /** Exchanges not yet completed or failed, oldest first. */
   private open: Exchange[] = [];
   private requesting: Exchange | null = null;
@@ -40,7 +40,11 @@ export class Http1Tap implements Tap {
   /** Work to run once decoding of the current bytes is over (the upgrade hand-over). */
   private after: (() => void) | null = null;
 
-  constructor(private readonly ctx: TapContext) {}
+  constructor(private readonly ctx: TapContext) {
+    const limits = { maxHeaderBytes: ctx.maxHeaderBytes };
+    this.requests = new Http1Decoder('request', limits);
+    this.responses = new Http1Decoder('response', limits);
+  }
 
   onData(from: Side, chunk: Buffer): void {
     if (this.mode === 'upgraded') return this.next!.onData(from, chunk);

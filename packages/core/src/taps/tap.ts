@@ -31,6 +31,8 @@ export interface TapContext {
   port: number;
   /** Body bytes per message handed to the bus at most; the rest is only counted. */
   bodyCaptureLimit: number;
+  /** Largest HTTP/1 header block the decoders accept (--max-header-size; the decoder's default when absent). */
+  maxHeaderBytes?: number;
   /** Limits of the WebSocket tap a protocol switch may start (defaults when absent). */
   wsLimits?: WsLimits;
   /** Called after a 101: returns the tap for the new protocol, or null to go opaque. */
