@@ -174,11 +174,38 @@ describe('robustness: malformed HTTP/1.1 on the proxy port', { timeout: 60_000 }
       test(`${name}: ${expected.answer} ${expected.code}`, async () => {
         const connId = await rejects(bytes(), expected);
         if (expected.answer !== 'close') return;
-        // The request whose body broke is captured as a failed exchange of that connection.
+        // The request whose body broke is captured as a failed exchange of that connection, saying why.
         const [row] = listExchanges(proxy.db, { limit: 5, connectionId: connId });
         assert.deepEqual([row?.method, row?.state], ['POST', 'failed']);
+        const failed = getExchange(proxy.db, row.id)!;
+        assert.deepEqual([failed.error?.reason, failed.error?.code], ['bad-request', expected.code]);
       });
     }
+
+    test('3,000 small headers within the byte limit all reach the upstream (none silently dropped)', async () => {
+      // A raw upstream that counts the header lines it received.
+      const server = net.createServer((s) => {
+        s.on('error', () => {});
+        let head = '';
+        s.on('data', (c: Buffer) => {
+          head += c.toString('latin1');
+          const end = head.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          const count = String(head.slice(0, end).split('\r\n').length - 1);
+          s.end(`HTTP/1.1 200 OK\r\nContent-Length: ${count.length}\r\nConnection: close\r\n\r\n${count}`);
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const port = (server.address() as net.AddressInfo).port;
+      try {
+        const headers = Array.from({ length: 3000 }, (_, i) => `X-${i}: v\r\n`).join('');
+        const { answer } = await sendRaw(proxy, `GET http://site.test:${port}/ HTTP/1.1\r\nHost: site.test:${port}\r\n${headers}Connection: close\r\n\r\n`);
+        assert.match(answer, /^HTTP\/1\.1 200 /);
+        assert.ok(answer.endsWith('\r\n\r\n3001'), `the upstream got Host and all 3,000 others: ${answer.slice(-20)}`);
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
+    });
 
     test('Connection: content-length cannot strip the length of a body sent anyway', async () => {
       const body = `${HIDDEN}`;

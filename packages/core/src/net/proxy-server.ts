@@ -33,6 +33,8 @@ export class ProxyServer {
       noDelay: true,
       requireHostHeader: false, // an absolute-form target names the host; HTTP/1.0 clients may omit Host
     });
+    // Node would silently drop headers past 2,000 from what we forward; the byte limit above is the real bound.
+    this.server.maxHeadersCount = 0;
     // Take Node's own connection handler out, so that every connection is ours first.
     const [listener] = this.server.listeners('connection') as ConnectionListener[];
     this.httpConnectionListener = listener;
@@ -125,9 +127,11 @@ export class ProxyServer {
     const record = this.ctx.registry.get(socket);
     const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
     const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    // The client hung up inside a message: an abort, not a malformed request.
+    const cutShort = err.code === 'HPE_INVALID_EOF_STATE';
     if (record) {
       record.error ??= {
-        reason: tooLarge ? 'headers-too-large' : timedOut ? 'timeout' : 'bad-request',
+        reason: tooLarge ? 'headers-too-large' : timedOut ? 'timeout' : cutShort ? 'aborted' : 'bad-request',
         message: err.message,
         ...(err.code ? { code: err.code } : {}),
       };

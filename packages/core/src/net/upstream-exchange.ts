@@ -4,6 +4,7 @@
 // ServerResponse with backpressure. A pooled connection that dies before answering a request
 // without a body is replaced once by a new one: the upstream closed it while it sat idle.
 import type http from 'node:http';
+import type { Socket } from 'node:net';
 import type { ExchangeTimings, Failure, HeaderList } from '../capture/events.js';
 import { nowMs } from '../capture/clock.js';
 import { Http1Decoder, Http1DecodeError, type Http1Event, type Http1Version } from '../decode/http1-decoder.js';
@@ -359,7 +360,10 @@ export class UpstreamExchange implements ConnectionOwner {
       this.settle(null);
       return;
     }
-    this.settle({ reason: 'aborted', message: 'the client closed the connection before the response was complete' });
+    // A request that broke mid-way (an invalid chunk size, say): Node's parser said why on the connection.
+    const broken = this.ctx.registry.get(this.req.socket as Socket)?.error;
+    if (broken && (broken.reason === 'bad-request' || broken.reason === 'headers-too-large')) this.settle(broken);
+    else this.settle({ reason: 'aborted', message: 'the client closed the connection before the response was complete' });
     this.dropConnection();
   }
 
