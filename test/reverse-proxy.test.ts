@@ -396,3 +396,214 @@ describe('reverse proxy: Host kept, cleartext listener, errors', { timeout: 30_0
     assert.match(stray.stderr(), /--reverse-tls needs at least one --reverse rule/);
   });
 });
+
+describe('reverse proxy: bodies stream, and a slow reader holds the writer back', { timeout: 30_000 }, () => {
+  /** Resolves once `total()` has not moved for `quietMs` (the writer is blocked), with that total. */
+  async function stalled(total: () => number, quietMs = 300): Promise<number> {
+    let last = -1;
+    let since = Date.now();
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      const now = total();
+      if (now !== last) {
+        last = now;
+        since = Date.now();
+      } else if (Date.now() - since >= quietMs) {
+        return now;
+      }
+    }
+  }
+
+  const CHUNK = Buffer.alloc(64 * 1024, 0x5a);
+  const TOTAL = 48 * 1024 * 1024;
+
+  test('a response and a request body go through chunk by chunk, before they end', async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let firstChunkSeen!: () => void;
+    const firstChunk = new Promise<void>((resolve) => (firstChunkSeen = resolve));
+    const backend = await startH2Backend({ tls: false });
+    const h1 = http.createServer((req, res) => {
+      if (req.url === '/drip') {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('first;');
+        void released.then(() => res.end('second'));
+        return;
+      }
+      req.once('data', () => firstChunkSeen());
+      let n = 0;
+      req.on('data', (c: Buffer) => (n += c.length));
+      req.on('end', () => res.end(`got ${n}`));
+    });
+    await new Promise<void>((resolve) => h1.listen(0, '127.0.0.1', resolve));
+    const proxy = await startTestProxy({
+      reverse: {
+        rules: [parseReverseRule(`http://127.0.0.1:${(h1.address() as import('node:net').AddressInfo).port}`)],
+        listenHost: '127.0.0.1',
+        listenPort: 0,
+        tls: false,
+        hostHeader: 'upstream',
+      },
+    });
+    try {
+      const session = http2.connect(proxy.reverseUrl!);
+      session.on('error', () => {});
+      const drip = session.request({ ':path': '/drip' });
+      let text = '';
+      drip.setEncoding('utf8').on('data', (d: string) => {
+        text += d;
+        if (text === 'first;') release(); // the backend ends only once the client saw its first chunk
+      });
+      await new Promise<void>((resolve) => drip.on('end', () => resolve()));
+      assert.equal(text, 'first;second');
+
+      const upload = session.request({ ':path': '/upload', ':method': 'POST' });
+      upload.write('part one;');
+      await firstChunk; // the backend saw it while the client still holds the rest
+      upload.end('part two');
+      let answer = '';
+      upload.setEncoding('utf8').on('data', (d: string) => (answer += d));
+      await new Promise<void>((resolve) => upload.on('end', () => resolve()));
+      assert.equal(answer, 'got 17');
+      session.close();
+    } finally {
+      await proxy.close();
+      await new Promise<void>((resolve) => h1.close(() => resolve()));
+      await backend.close();
+    }
+  });
+
+  test('a backend that answers before reading the upload: the client gets the answer, the rest of its body is read and dropped, that connection is not reused', async () => {
+    const seen: string[] = [];
+    let connections = 0;
+    const backend = http.createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      if (req.url === '/early') {
+        res.writeHead(413, { 'content-type': 'text/plain' });
+        res.end('too large');
+        req.resume();
+        return;
+      }
+      req.resume();
+      req.on('end', () => res.end(`ok ${req.url}`));
+    });
+    backend.on('connection', () => connections++);
+    await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
+    const proxy = await startTestProxy({
+      reverse: {
+        rules: [parseReverseRule(`http://127.0.0.1:${(backend.address() as import('node:net').AddressInfo).port}`)],
+        listenHost: '127.0.0.1',
+        listenPort: 0,
+        tls: false,
+        hostHeader: 'upstream',
+      },
+    });
+    try {
+      const session = http2.connect(proxy.reverseUrl!);
+      session.on('error', () => {});
+      const early = await new Promise<{ status: number; body: string }>((resolve) => {
+        const req = session.request({ ':path': '/early', ':method': 'POST', 'content-length': String(2 * 1024 * 1024) });
+        let status = 0;
+        let body = '';
+        req.on('response', (h) => (status = Number(h[':status'])));
+        req.setEncoding('utf8').on('data', (d: string) => (body += d));
+        req.on('close', () => resolve({ status, body }));
+        req.end(Buffer.alloc(2 * 1024 * 1024, 0x41));
+      });
+      assert.deepEqual(early, { status: 413, body: 'too large' });
+      for (const path of ['/after-1', '/after-2']) {
+        const r = await curl(['--http2-prior-knowledge', `${proxy.reverseUrl}${path}`]);
+        assert.equal(r.stdout, `ok ${path}`);
+      }
+      session.close();
+      assert.deepEqual(seen, ['POST /early', 'GET /after-1', 'GET /after-2']);
+      assert.equal(connections, 2, 'a new connection after the cut one, then kept alive');
+      const captured = await exchanges(proxy);
+      assert.equal(captured[0].requestBodySize, 2 * 1024 * 1024, 'the whole body was read from the client');
+      assert.equal(captured[0].status, 413);
+      assert.equal(captured[0].state, 'complete');
+    } finally {
+      await proxy.close();
+      await new Promise<void>((resolve) => backend.close(() => resolve()));
+    }
+  });
+
+  test('HTTP/2 backend -> paused HTTP/1.1 client, and HTTP/1.1 backend -> paused HTTP/2 client: the backend is held back, then all arrives', async () => {
+    const written = { h2: 0, h1: 0 };
+    const h2server = http2.createServer();
+    h2server.on('stream', (stream) => {
+      stream.on('error', () => {});
+      stream.respond({ ':status': 200 });
+      const pump = () => {
+        while (written.h2 < TOTAL) {
+          written.h2 += CHUNK.length;
+          if (!stream.write(CHUNK)) return void stream.once('drain', pump);
+        }
+        stream.end();
+      };
+      pump();
+    });
+    const h1server = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-length': String(TOTAL) });
+      const pump = () => {
+        while (written.h1 < TOTAL) {
+          written.h1 += CHUNK.length;
+          if (!res.write(CHUNK)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
+    });
+    await Promise.all([h2server, h1server].map((srv) => new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))));
+    const port = (srv: http.Server | http2.Http2Server) => (srv.address() as import('node:net').AddressInfo).port;
+    const proxy = await startTestProxy({
+      reverse: {
+        rules: [parseReverseRule(`/from-h2=h2c://127.0.0.1:${port(h2server)}`), parseReverseRule(`/from-h1=http://127.0.0.1:${port(h1server)}`)],
+        listenHost: '127.0.0.1',
+        listenPort: 0,
+        tls: false,
+        hostHeader: 'upstream',
+      },
+    });
+    try {
+      // HTTP/1.1 client that does not read.
+      const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+        const req = http.get(`${proxy.reverseUrl}/from-h2`, { agent: false }, resolve);
+        req.on('error', reject);
+      });
+      res.pause();
+      const heldH2 = await stalled(() => written.h2);
+      assert.ok(heldH2 < TOTAL / 4, `the HTTP/2 backend wrote ${heldH2} of ${TOTAL} bytes to a client that read nothing`);
+      let got = 0;
+      res.on('data', (c: Buffer) => (got += c.length));
+      res.resume();
+      await new Promise<void>((resolve) => res.on('end', () => resolve()));
+      assert.equal(got, TOTAL);
+
+      // HTTP/2 client that does not read.
+      const session = http2.connect(proxy.reverseUrl!);
+      session.on('error', () => {});
+      const stream = session.request({ ':path': '/from-h1' });
+      stream.pause();
+      await new Promise((resolve) => stream.once('response', resolve));
+      const heldH1 = await stalled(() => written.h1);
+      assert.ok(heldH1 < TOTAL / 4, `the HTTP/1.1 backend wrote ${heldH1} of ${TOTAL} bytes to a client that read nothing`);
+      let got2 = 0;
+      stream.on('data', (c: Buffer) => (got2 += c.length));
+      stream.resume();
+      await new Promise<void>((resolve) => stream.on('end', () => resolve()));
+      assert.equal(got2, TOTAL);
+      session.close();
+      const captured = await exchanges(proxy);
+      assert.deepEqual(captured.map((e) => [e.protocol, e.responseProtocol, e.responseBodySize, e.state]), [
+        ['HTTP/1.1', 'h2c', TOTAL, 'complete'],
+        ['h2c', 'HTTP/1.1', TOTAL, 'complete'],
+      ]);
+    } finally {
+      await proxy.close();
+      h2server.close();
+      await new Promise<void>((resolve) => h1server.close(() => resolve()));
+    }
+  });
+});
+

@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { WebSocket } from 'ws';
-import { getExchange, listExchanges } from '../packages/core/src/store/queries.js';
+import { getConnection, getExchange, listExchanges } from '../packages/core/src/store/queries.js';
 import { getWebSocket, listWsMessages } from '../packages/core/src/store/ws-queries.js';
 import type { ExchangeDetail } from '../packages/core/src/store/row-types.js';
 import { parseReverseRule } from '../packages/core/src/reverse/reverse-rules.js';
@@ -207,6 +207,7 @@ describe('WebSocket through the reverse proxy, translated', { timeout: 30_000 },
     assert.equal(ex.method, 'CONNECT');
     assert.equal(ex.status, 101, 'the upstream leg switched with a 101');
     assert.equal(ex.state, 'complete');
+    assert.equal(getConnection(proxy.db, ex.connectionId)?.listener, 'reverse');
     const ws = getWebSocket(proxy.db, ex.id)!;
     assert.equal(ws.subprotocol, 'chat');
     assert.ok(ws.deflate, 'permessage-deflate is in the capture');

@@ -47,6 +47,8 @@ export class ReverseExchange implements UpstreamCallEvents {
   private waitingForUpstream = false;
   private waitingForClient = false;
   private responseTimer: NodeJS.Timeout | null = null;
+  private callAborted = false;
+  private requestEnded = false;
 
   constructor(
     private readonly deps: ReverseDeps,
@@ -92,6 +94,7 @@ export class ReverseExchange implements UpstreamCallEvents {
   private pumpRequest(call: UpstreamCall): void {
     const { leg } = this;
     if (!leg.hasBody) {
+      this.requestEnded = true;
       this.timings.requestEnd = nowMs();
       call.end([]);
       return;
@@ -99,7 +102,7 @@ export class ReverseExchange implements UpstreamCallEvents {
     const body = leg.body;
     body.on('data', (chunk: Buffer) => {
       this.body.onData('client', chunk);
-      if (this.settled || this.responseDone) return; // nowhere to go: counted, then dropped
+      if (this.callAborted) return; // nowhere to go: counted, then dropped
       this.responseTimer?.refresh(); // an upload in progress is not a silent upstream
       if (call.write(chunk) || this.waitingForUpstream) return;
       this.waitingForUpstream = true;
@@ -110,10 +113,11 @@ export class ReverseExchange implements UpstreamCallEvents {
       });
     });
     body.once('end', () => {
+      this.requestEnded = true;
       this.timings.requestEnd = nowMs();
       const trailers = leg.requestTrailers();
       if (trailers.length > 0) this.deps.ctx.bus.emit({ kind: 'http.trailers', exchangeId: this.exchangeId, side: 'client', headers: trailers });
-      if (!this.settled) call.end(trailers);
+      if (!this.callAborted) call.end(trailers);
     });
   }
 
@@ -131,7 +135,7 @@ export class ReverseExchange implements UpstreamCallEvents {
     try {
       this.leg.respond(head.status, head.statusText, head.headers, isBodyless(this.leg.method, head.status));
     } catch (err) {
-      this.call?.abort();
+      this.abortCall();
       this.fail({ reason: 'decode', message: `the upstream's response cannot be relayed: ${(err as Error).message}`, code: (err as NodeJS.ErrnoException).code });
     }
   }
@@ -153,9 +157,13 @@ export class ReverseExchange implements UpstreamCallEvents {
     this.responseDone = true;
     if (trailers.length > 0) this.deps.ctx.bus.emit({ kind: 'http.trailers', exchangeId: this.exchangeId, side: 'server', headers: trailers });
     this.leg.finish(trailers);
+    // Answered before the whole request body went up: the upstream may never read the rest, so the
+    // call ends here (its HTTP/1.1 connection is not reused) and the rest of the body is dropped.
+    if (!this.requestEnded) this.abortCall();
   }
 
   error(failure: Failure): void {
+    this.callAborted = true; // the call is over: nothing more goes into it
     this.fail(failure);
   }
 
@@ -163,14 +171,14 @@ export class ReverseExchange implements UpstreamCallEvents {
 
   private onTimeout(): void {
     this.responseTimer = null;
-    this.call?.abort();
+    this.abortCall();
     const ms = this.deps.ctx.config.responseTimeoutMs;
     this.fail({ reason: 'timeout', message: `no response within ${ms} ms`, code: 'ETIMEDOUT' });
   }
 
   private onClientClosed(complete: boolean): void {
     if (complete && this.responseDone) return this.settle(null);
-    this.call?.abort();
+    this.abortCall();
     this.settle({ reason: 'aborted', message: 'the client closed the connection before the response was complete' });
   }
 
@@ -186,6 +194,15 @@ export class ReverseExchange implements UpstreamCallEvents {
     const { host, port } = this.rule.upstream;
     leg.answer(statusForFailure(failure.reason), `hopscope: ${describeUpstreamFailure(failure, host, port)}`);
     leg.body.resume(); // let the rest of the request body go, so the connection can carry on
+  }
+
+  private abortCall(): void {
+    this.callAborted = true;
+    this.call?.abort();
+    if (this.waitingForUpstream) {
+      this.waitingForUpstream = false;
+      this.leg.body.resume();
+    }
   }
 
   private stopTimer(): void {
