@@ -10,6 +10,8 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
+import { chromium } from 'playwright-core';
+import { CHROMIUM_FLAGS, chromiumPath, serverSpkiHash } from './helpers/chromium.js';
 import { startTestProxy, type TestProxy } from './helpers/proxy.js';
 import { closedPort, startTcpServer, startUpstream, upstreamCaFile, type TestUpstream } from './helpers/upstream.js';
 import { curl } from './helpers/clients.js';
@@ -20,6 +22,16 @@ import type { ConnectionDetail, ExchangeDetail } from '../packages/core/src/stor
 import type { ConnTunnelRequested } from '../packages/core/src/capture/events.js';
 
 const { NGHTTP2_CONNECT_ERROR } = http2.constants;
+
+/** A page that opens ws://chat.test:PORT/chat, sends a text and shows the echo in its title. */
+function wsPage(port: number): string {
+  return `<!doctype html><title>waiting</title><script>
+    const ws = new WebSocket('ws://chat.test:${port}/chat');
+    ws.onopen = () => ws.send('hello from chromium');
+    ws.onmessage = (e) => { document.title = 'echo:' + e.data; ws.close(1000); };
+    ws.onerror = () => { document.title = 'echo:error'; };
+  </script>`;
+}
 
 /** An HTTP/2 session to the HTTPS proxy port, trusting the hopscope CA. */
 async function h2ToProxy(proxy: TestProxy, caPem: string): Promise<http2.ClientHttp2Session> {
@@ -81,12 +93,20 @@ describe('HTTPS proxy port', { timeout: 60_000 }, () => {
 
   before(async () => {
     plain = await startUpstream((req, res, body) => {
+      if (req.url === '/ws-page') {
+        res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+        return res.end(wsPage(wsServer.port));
+      }
       res.setHeader('Set-Cookie', ['a=1', 'b=2']);
       res.end(`plain ${req.method} ${req.url}${body.length ? ` ${body}` : ''}`);
     });
-    secure = await startUpstream((req, res) => res.end(`secure ${req.url}`), { tls: true });
+    secure = await startUpstream((req, res) => {
+      res.setHeader('Content-Type', 'text/html; charset=utf-8');
+      res.end(`secure ${req.url}`);
+    }, { tls: true });
     wsServer = await startWsServer();
-    proxy = await startTestProxy({ listenTls: { host: '127.0.0.1', port: 0 }, upstreamCaFiles: [upstreamCaFile] });
+    // Every name goes to loopback: nothing a browser might ask for leaves the machine.
+    proxy = await startTestProxy({ listenTls: { host: '127.0.0.1', port: 0 }, upstreamCaFiles: [upstreamCaFile], resolve: [{ pattern: '*', address: '127.0.0.1' }] });
     log = recordEvents(proxy.bus);
     caPem = readFileSync(proxy.caCertPath, 'utf8');
   });
@@ -369,6 +389,87 @@ describe('HTTPS proxy port', { timeout: 60_000 }, () => {
     } finally {
       events.stop();
       await guarded.close();
+    }
+  });
+  test('Chromium with --proxy-server=https://…: an https page and a page that opens a ws:// WebSocket', { timeout: 30_000 }, async () => {
+    const spki = await serverSpkiHash('127.0.0.1', proxy.proxyTlsAddress!.port, caPem);
+    const browser = await chromium.launch({
+      executablePath: chromiumPath(),
+      headless: true,
+      args: [...CHROMIUM_FLAGS, `--proxy-server=${proxy.proxyTlsUrl}`, `--ignore-certificate-errors-spki-list=${spki}`],
+    });
+    try {
+      const page = await browser.newPage();
+      const response = await page.goto(`https://site.test:${secure.port}/from-chromium`);
+      assert.equal(response?.status(), 200);
+      assert.equal(await page.textContent('body'), 'secure /from-chromium');
+      await page.goto(`http://site.test:${plain.port}/ws-page`);
+      await page.waitForFunction(() => (globalThis as unknown as { document: { title: string } }).document.title.startsWith('echo:'));
+      assert.equal(await page.title(), 'echo:hello from chromium');
+    } finally {
+      await browser.close();
+    }
+
+    const https = await captured((url) => url === `https://site.test:${secure.port}/from-chromium`);
+    assert.equal(https.conn.listener, 'proxy-tls');
+    assert.equal(https.conn.tunnel?.via, 'h2-connect', 'Chromium spoke HTTP/2 to the proxy and asked for a CONNECT stream');
+    assert.equal(https.conn.intercepted, true);
+    assert.equal(https.exchange.protocol, 'HTTP/1.1', 'inside the tunnel: what the upstream (HTTP/1.1 only) agreed to');
+    assert.equal(https.exchange.responseProtocol, 'HTTP/1.1');
+    assert.equal(getConnection(proxy.db, https.conn.parentId!)!.tls.client?.alpn, 'h2');
+
+    const wsPageRow = await captured((url) => url === `http://site.test:${plain.port}/ws-page`);
+    assert.equal(wsPageRow.conn.listener, 'proxy-tls');
+    assert.equal(wsPageRow.exchange.protocol, 'h2', 'the page came as a proxied HTTP/2 stream');
+    assert.equal(wsPageRow.exchange.responseProtocol, 'HTTP/1.1');
+    const opened = await log.waitFor((e) => e.kind === 'ws.opened' && getExchange(proxy.db, e.exchangeId)?.host === 'chat.test');
+    const wsExchange = (opened as { exchangeId: number }).exchangeId;
+    await log.waitFor((e) => e.kind === 'ws.message' && e.exchangeId === wsExchange && e.side === 'server');
+    await proxy.flush();
+    const handshake = getExchange(proxy.db, wsExchange)!;
+    assert.equal(handshake.status, 101);
+    assert.equal(handshake.protocol, 'HTTP/1.1');
+    const wsConn = getConnection(proxy.db, handshake.connectionId)!;
+    assert.equal(wsConn.listener, 'proxy-tls');
+    assert.equal(wsConn.tunnel?.via, 'h2-connect');
+
+    // Nothing but the test's own names went through the proxy.
+    const hosts = new Set([...log.of('conn.tunnel').map((e) => e.host), ...log.of('http.request').map((e) => e.host)]);
+    for (const host of hosts) assert.match(host, /\.test$/, `unexpected host through the proxy: ${host}`);
+  });
+});
+
+describe('HTTPS proxy port shutdown', { timeout: 10_000 }, () => {
+  test('close() ends HTTP/2 connections and their tunnels, upstream legs included, and records every close', { timeout: 10_000 }, async () => {
+    const upstreamClosed: Array<Promise<unknown>> = [];
+    const server = await startTcpServer((socket) => {
+      upstreamClosed.push(new Promise((resolve) => socket.once('close', resolve)));
+      socket.write('hello\n'); // and keeps its side open: only the proxy can end this tunnel
+      // After the proxy's FIN it keeps writing, so that it learns when the proxy is really gone.
+      socket.once('end', function beat() {
+        if (!socket.destroyed) socket.write('.', () => setImmediate(beat));
+      });
+    });
+    const proxy = await startTestProxy({ listenTls: { host: '127.0.0.1', port: 0 }, shutdownGraceMs: 200 });
+    const log = recordEvents(proxy.bus);
+    try {
+      const session = await h2ToProxy(proxy, readFileSync(proxy.caCertPath, 'utf8'));
+      const sessionClosed = once(session, 'close');
+      const { stream } = await connect(session, `idle.test:${server.port}`);
+      stream.on('error', () => {});
+      await once(stream, 'data');
+      const streamClosed = new Promise((resolve) => stream.once('close', resolve));
+      await proxy.close();
+      // Recorded before close() resolved, so the capture file has them too.
+      const closedIds = new Set(log.of('conn.closed').map((e) => e.connId));
+      for (const opened of log.of('conn.opened')) assert.ok(closedIds.has(opened.connId), `connection ${opened.connId} was closed and recorded`);
+      assert.equal(log.of('conn.opened').length, 2, 'the HTTP/2 connection and its tunnel');
+      await Promise.all([streamClosed, sessionClosed, ...upstreamClosed]);
+      assert.equal(upstreamClosed.length, 1, 'the upstream leg was closed by the proxy');
+    } finally {
+      log.stop();
+      await proxy.close();
+      await server.close();
     }
   });
 });

@@ -9,7 +9,7 @@ import { failureFromError } from './failure.js';
 import { headerValue, pairsFromRaw } from './hop-by-hop.js';
 import { answerStream, pseudoHeader } from './h2-proxy-answer.js';
 import { handleH2Request } from './h2-proxy-forward.js';
-import { handleH2Connect } from './h2-proxy-tunnel.js';
+import { handleH2Connect, type TunnelTracker } from './h2-proxy-tunnel.js';
 import { checkProxyAuthorization, PROXY_AUTHENTICATE } from './proxy-auth.js';
 import type { ProxyContext } from './proxy-context.js';
 import type { TlsHandler } from './tunnel.js';
@@ -17,6 +17,17 @@ import type { TlsHandler } from './tunnel.js';
 export class H2ProxySessions {
   private readonly server: http2.Http2Server;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private openTunnels = 0;
+  private idleWaiters: Array<() => void> = [];
+  private readonly tracker: TunnelTracker = {
+    opened: () => void this.openTunnels++,
+    closed: () => {
+      if (--this.openTunnels > 0) return;
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    },
+  };
 
   constructor(
     private readonly ctx: ProxyContext,
@@ -57,6 +68,12 @@ export class H2ProxySessions {
     });
   }
 
+  /** Resolves once every CONNECT stream's close has been recorded. */
+  whenTunnelsClosed(): Promise<void> {
+    if (this.openTunnels === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
   /** Asks every session's client to open no new streams (GOAWAY); open ones carry on. */
   goAway(): void {
     for (const s of this.sessions) s.close();
@@ -81,7 +98,7 @@ export class H2ProxySessions {
       );
       return;
     }
-    if (pseudoHeader(headers, ':method') === 'CONNECT') handleH2Connect(ctx, record, client, stream, headers, user, this.onTls);
+    if (pseudoHeader(headers, ':method') === 'CONNECT') handleH2Connect(ctx, record, client, stream, headers, user, this.tracker, this.onTls);
     else handleH2Request(ctx, record, stream, headers);
   }
 }

@@ -16,6 +16,12 @@ import { dialTunnelTarget } from './tunnel-dial.js';
 
 const EMPTY = Buffer.alloc(0);
 
+/** Counts the tunnels whose close is not recorded yet (shutdown waits for them). */
+export interface TunnelTracker {
+  opened(): void;
+  closed(): void;
+}
+
 export function handleH2Connect(
   ctx: ProxyContext,
   parent: ConnectionRecord,
@@ -23,6 +29,7 @@ export function handleH2Connect(
   stream: http2.ServerHttp2Stream,
   headers: HeaderList,
   user: string | undefined,
+  tracker: TunnelTracker,
   onTls?: TlsHandler,
 ): void {
   const authority = pseudoHeader(headers, ':authority') ?? '';
@@ -33,7 +40,7 @@ export function handleH2Connect(
     answerStream(stream, 400, (err as Error).message);
     return;
   }
-  const tunnel = recordStreamTunnel(ctx, parent, client, stream);
+  const tunnel = recordStreamTunnel(ctx, parent, client, stream, tracker);
   const { record } = tunnel;
   ctx.bus.emit({
     kind: 'conn.tunnel',
@@ -82,8 +89,10 @@ function recordStreamTunnel(
   parent: ConnectionRecord,
   client: { address: string; port: number },
   stream: http2.ServerHttp2Stream,
+  tracker: TunnelTracker,
 ): { record: ConnectionRecord; upstream(socket: Socket): void } {
   const record = ctx.registry.add(ctx.ids.nextConnId(), stream);
+  tracker.opened();
   ctx.bus.emit({ kind: 'conn.opened', connId: record.id, parentId: parent.id, listener: 'proxy-tls', clientAddress: client.address, clientPort: client.port });
   let fromClient = 0;
   let upstream: Socket | null = null;
@@ -97,6 +106,7 @@ function recordStreamTunnel(
       // NO_ERROR and CANCEL close a stream without an 'error' event; CANCEL is still the client going away.
       if (rstCode !== 0) record.error ??= { reason: 'reset', message: `the stream was reset (RST_STREAM code ${rstCode})`, code: `RST_STREAM_${rstCode}` };
       ctx.bus.emit({ kind: 'conn.closed', connId: record.id, bytesFromClient: fromClient, bytesFromServer: upstream?.bytesRead ?? 0, error: record.error });
+      tracker.closed();
     });
   };
   // Stream errors are the tunnel's to record (startTunnel, relay); a reset before it starts is seen here.

@@ -50,9 +50,10 @@ export function relay(options: RelayOptions): void {
       tearDown(source, sink, err);
     });
     const onClose = () => {
-      // A leg that closes without having ended cleanly takes the other one with it (a stream
-      // reset right after its END_STREAM, too).
-      if (!source.readableEnded || wasStreamReset(source)) tearDown(source, sink, null);
+      // A leg that closes without having ended cleanly takes the other one with it; so does one
+      // that closes while the other still has bytes for it (an HTTP/2 stream destroyed with its
+      // session ends its readable side first) or that was reset right after its END_STREAM.
+      if (!source.readableEnded || !sink.readableEnded || wasStreamReset(source)) tearDown(source, sink, null);
       if (++closedLegs === 2) finish();
     };
     if (source.destroyed) process.nextTick(onClose);

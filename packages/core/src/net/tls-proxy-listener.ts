@@ -37,12 +37,14 @@ export class TlsProxyListener {
 
   /**
    * Stops accepting and tells HTTP/2 clients to open no more streams (GOAWAY). Resolves once every
-   * connection of this port is gone: ProxyServer.close() ends the ones that are left after its grace.
+   * connection of this port, and every tunnel inside one, is gone and recorded: ProxyServer.close()
+   * ends the ones that are left after its grace.
    */
-  close(): Promise<void> {
+  async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.h2.goAway();
-    return closed;
+    await closed;
+    await this.h2.whenTunnelsClosed();
   }
 
   private accept(ctx: ProxyContext, raw: net.Socket): void {
