@@ -11,8 +11,8 @@ import { IdAllocator } from '../src/capture/ids.js';
 import type { Side } from '../src/capture/events.js';
 import { H2Tap } from '../src/taps/h2-tap.js';
 import { openStore } from '../src/store/open-store.js';
-import { APPLICATION_ID, MIGRATIONS, migrate } from '../src/store/schema.js';
-import { countH2Frames, getExchange, listExchanges, listH2Frames } from '../src/store/queries.js';
+import { APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, migrate } from '../src/store/schema.js';
+import { countH2Frames, getConnection, getExchange, listExchanges, listH2Frames } from '../src/store/queries.js';
 import { SqliteSink, type SqliteSinkOptions } from '../src/store/sqlite-sink.js';
 import {
   PREFACE,
@@ -147,7 +147,7 @@ describe('HTTP/2 rows in the capture store', opts, () => {
     reopened.db.close();
   });
 
-  test('a version 2 capture file is upgraded: h2_frames added, exchanges gain pushed_by', opts, () => {
+  test('a version 2 capture file is upgraded to the current schema: h2_frames added, exchanges gain pushed_by, tunnels their mode', opts, () => {
     const path = join(dir, 'v2.sqlite');
     const old = new Database(path);
     for (const m of MIGRATIONS.filter((m) => m.version <= 2)) old.exec(m.sql);
@@ -156,8 +156,10 @@ describe('HTTP/2 rows in the capture store', opts, () => {
     old.exec(`INSERT INTO connections (id, listener, client_address, client_port, opened_at, last_seq) VALUES (1, 'proxy', '::1', 1, 0, 1)`);
     old.exec(`INSERT INTO exchanges (id, connection_id, protocol, method, target, url, scheme, host, port, request_headers, started_at, state, last_seq)
       VALUES (1, 1, 'HTTP/1.1', 'GET', '/', 'http://a/', 'http', 'a', 80, '[]', 0, 'pending', 2)`);
-    assert.deepEqual(migrate(old), { from: 2, to: 3 });
+    assert.deepEqual(migrate(old), { from: 2, to: SCHEMA_VERSION });
     assert.equal(getExchange(old, 1)?.pushedBy, null);
+    old.exec(`UPDATE connections SET tunnel_host = 'a', tunnel_port = 443, tunnel_target = 'a:443', tunnel_headers = '[]' WHERE id = 1`);
+    assert.deepEqual(getConnection(old, 1)?.tunnel, { host: 'a', port: 443, target: 'a:443', headers: [], via: 'connect', user: null }, 'a tunnel from before v4 reads as a CONNECT');
     assert.deepEqual(listH2Frames(old, 1, { limit: 5 }), []);
     old.close();
   });
