@@ -255,6 +255,16 @@ describe('reverse proxy over TLS: curl, both protocols, three kinds of backend',
     assert.equal(ex.responseProtocol, 'h2');
   });
 
+  test('300 request headers cross both ways (HTTP/2 allows 128 fields by default in Node; the byte limit is the bound here)', async () => {
+    const many = Array.from({ length: 300 }, (_, i) => ['-H', `x-many-${i}: v${i}`]).flat();
+    for (const [version, prefix, backend] of [['--http1.1', '/h2', s.h2], ['--http2', '/h1', s.h1]] as const) {
+      const r = await curlReverse(s, version, `${prefix}/many`, many);
+      assert.equal(r.code, 0, r.stderr);
+      const got = backend.received.filter((q) => q.path === `${prefix}/many`).at(-1)!;
+      assert.equal(got.headers.filter(([n]) => n.startsWith('x-many-')).length, 300, `${version} -> ${prefix}`);
+    }
+  });
+
   test('103 Early Hints cross to an HTTP/2 client; HEAD and 304 carry no body', async () => {
     const session = http2.connect(s.base, { ca: s.ca });
     session.on('error', () => {});

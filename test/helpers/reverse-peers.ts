@@ -102,7 +102,8 @@ export async function startH1Backend(name = 'h1'): Promise<Backend> {
 export async function startH2Backend(options: { tls: boolean; name?: string; settings?: http2.Settings }): Promise<Backend & { server: http2.Http2Server | http2.Http2SecureServer }> {
   const name = options.name ?? (options.tls ? 'h2' : 'h2c');
   const received: BackendRequest[] = [];
-  const server = options.tls ? http2.createSecureServer({ ...upstreamTls, settings: options.settings }) : http2.createServer({ settings: options.settings });
+  const limits = { settings: options.settings, maxHeaderListPairs: 1024 };
+  const server = options.tls ? http2.createSecureServer({ ...upstreamTls, ...limits }) : http2.createServer(limits);
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on('session', (s: http2.ServerHttp2Session) => {
     sessions.add(s);

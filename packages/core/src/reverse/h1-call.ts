@@ -44,6 +44,7 @@ export function startH1Call(ctx: ProxyContext, route: H1Route, up: ReverseUpstre
     options.agent = secure ? ctx.httpsAgent : ctx.httpAgent;
   }
   const req = secure ? https.request(options) : http.request(options);
+  req.maxHeadersCount = 0; // the byte limit is the bound, not Node's 2,000 headers
   let res: http.IncomingMessage | null = null;
   let done = false;
   const fail = (failure: Failure) => {

@@ -156,3 +156,8 @@ export function pairsFromRawH2(raw: readonly string[] | undefined): HeaderList {
   for (let i = 0; i + 1 < raw.length; i += 2) pairs.push([raw[i], String(raw[i + 1])]);
   return pairs;
 }
+
+/** Header fields a block of `bytes` can hold at most (RFC 9113 §6.5.2 counts 32 octets per field beyond name and value). */
+export function headerPairsFor(bytes: number): number {
+  return Math.max(128, Math.ceil(bytes / 32));
+}

@@ -17,7 +17,7 @@ import type { ProxyContext } from '../net/proxy-context.js';
 import { H1ClientLeg } from './client-h1.js';
 import { H2ClientLeg } from './client-h2.js';
 import { acceptClientTls, listenerNames } from './client-tls.js';
-import { pairsFromRawH2, pseudoHeader } from './header-translation.js';
+import { headerPairsFor, pairsFromRawH2, pseudoHeader } from './header-translation.js';
 import { dispatchRequest, openExchange, refuse, type ListenerView } from './reverse-dispatch.js';
 import type { ReverseDeps } from './reverse-exchange.js';
 import type { ReverseConfig } from './reverse-rules.js';
@@ -65,10 +65,13 @@ export class ReverseListener {
     this.h1 = http.createServer({
       maxHeaderSize: ctx.config.maxHeaderBytes,
       requestTimeout: 0, // uploads may take as long as they take
-      headersTimeout: 30_000,
+      headersTimeout: ctx.config.headersTimeoutMs, // slowloris: a header block trickled in gets a 408
+      // Node checks header deadlines on this interval (30 s by default): often enough that one fires on time.
+      connectionsCheckingInterval: ctx.config.headersTimeoutMs > 0 ? Math.min(1_000, Math.max(10, Math.floor(ctx.config.headersTimeoutMs / 4))) : 30_000,
       keepAliveTimeout: ctx.config.keepAliveTimeoutMs,
       noDelay: true,
     });
+    this.h1.maxHeadersCount = 0; // the byte limit is the bound, not Node's 2,000 headers
     const [listener] = this.h1.listeners('connection') as H1Listener[];
     this.h1Connection = listener;
     this.h1.removeAllListeners('connection');
@@ -98,7 +101,10 @@ export class ReverseListener {
     this.h1.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.rejectMalformed(err, socket));
 
     // Advertises RFC 8441 so that browsers open WebSockets over HTTP/2 here.
-    this.h2 = http2.createServer({ settings: { enableConnectProtocol: true, maxHeaderListSize: ctx.config.maxHeaderBytes } });
+    this.h2 = http2.createServer({
+      settings: { enableConnectProtocol: true, maxHeaderListSize: ctx.config.maxHeaderBytes },
+      maxHeaderListPairs: headerPairsFor(ctx.config.maxHeaderBytes),
+    });
   }
 
   listen(): Promise<AddressInfo> {
@@ -207,9 +213,10 @@ export class ReverseListener {
     const record = this.records.get(socket);
     const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
     const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    const cutShort = err.code === 'HPE_INVALID_EOF_STATE'; // the client hung up inside a message
     if (record) {
       record.error ??= {
-        reason: tooLarge ? 'headers-too-large' : timedOut ? 'timeout' : 'bad-request',
+        reason: tooLarge ? 'headers-too-large' : timedOut ? 'timeout' : cutShort ? 'aborted' : 'bad-request',
         message: err.message,
         ...(err.code ? { code: err.code } : {}),
       };

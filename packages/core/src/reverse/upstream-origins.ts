@@ -11,6 +11,7 @@ import { nowMs } from '../capture/clock.js';
 import { dialTcp } from '../net/dialer.js';
 import { failureFromError, ProxyError, upstreamTlsFailure } from '../net/failure.js';
 import type { ProxyContext } from '../net/proxy-context.js';
+import { headerPairsFor } from './header-translation.js';
 import type { ReverseUpstream } from './reverse-rules.js';
 
 export interface DialTimings {
@@ -176,7 +177,12 @@ export class UpstreamOrigins {
   }
 
   private openSession(key: string, origin: string, socket: import('node:net').Socket): http2.ClientHttp2Session {
-    const session = http2.connect(origin, { createConnection: () => socket, settings: { enablePush: false } });
+    const maxHeaderBytes = this.ctx.config.maxHeaderBytes;
+    const session = http2.connect(origin, {
+      createConnection: () => socket,
+      settings: { enablePush: false, maxHeaderListSize: maxHeaderBytes },
+      maxHeaderListPairs: headerPairsFor(maxHeaderBytes),
+    });
     session.on('error', () => {}); // each stream reports its own failure
     this.settings.set(
       session,
