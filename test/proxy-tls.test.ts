@@ -4,6 +4,7 @@
 // WebSockets decoded inside) and plain http:// requests as proxied streams.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import http2 from 'node:http2';
 import tls from 'node:tls';
 import { once } from 'node:events';
@@ -23,14 +24,27 @@ import type { ConnTunnelRequested } from '../packages/core/src/capture/events.js
 
 const { NGHTTP2_CONNECT_ERROR } = http2.constants;
 
-/** A page that opens ws://chat.test:PORT/chat, sends a text and shows the echo in its title. */
+/** A page that opens ws://chat.test:PORT/chromium-chat, sends a text and shows the echo in its title. */
 function wsPage(port: number): string {
   return `<!doctype html><title>waiting</title><script>
-    const ws = new WebSocket('ws://chat.test:${port}/chat');
+    const ws = new WebSocket('ws://chat.test:${port}/chromium-chat');
     ws.onopen = () => ws.send('hello from chromium');
     ws.onmessage = (e) => { document.title = 'echo:' + e.data; ws.close(1000); };
     ws.onerror = () => { document.title = 'echo:error'; };
   </script>`;
+}
+
+/** An agent that sends each request in absolute-form to the HTTPS proxy port over TLS (HTTP/1.1). */
+function tlsProxyAgent(proxy: TestProxy, ca: string): http.Agent {
+  type AddRequest = (req: http.ClientRequest, options: http.RequestOptions) => void;
+  const agent = new http.Agent({ keepAlive: false }) as http.Agent & { addRequest: AddRequest; createConnection: () => Duplex };
+  const addRequest = agent.addRequest.bind(agent);
+  agent.addRequest = (req, options) => {
+    req.path = `http://${String(req.getHeader('host'))}${req.path}`;
+    addRequest(req, options);
+  };
+  agent.createConnection = () => tls.connect({ host: '127.0.0.1', port: proxy.proxyTlsAddress!.port, ca, ALPNProtocols: ['http/1.1'] });
+  return agent;
 }
 
 /** An HTTP/2 session to the HTTPS proxy port, trusting the hopscope CA. */
@@ -170,6 +184,41 @@ describe('HTTPS proxy port', { timeout: 60_000 }, () => {
     assert.equal(b.conn.tls.upstream?.sni, 'site.test');
   });
 
+  test('a client that does not trust the hopscope CA: the failed handshake is the client TLS leg of a proxy-tls connection', { timeout: 10_000 }, async () => {
+    const result = await curl(['--proxy', proxy.proxyTlsUrl!, `http://site.test:${plain.port}/untrusted`]);
+    assert.notEqual(result.code, 0, 'curl refused the proxy certificate');
+    const failed = await log.waitFor((e) => e.kind === 'tls.failed' && e.leg === 'client' && e.alpnOffered.length === 0 && e.sni === null);
+    const closed = await log.waitFor((e) => e.kind === 'conn.closed' && e.connId === (failed as { connId: number }).connId);
+    assert.equal((closed as { error: { reason: string } }).error.reason, 'cert-rejected');
+    await proxy.flush();
+    const conn = getConnection(proxy.db, (failed as { connId: number }).connId)!;
+    assert.equal(conn.listener, 'proxy-tls');
+    assert.equal(conn.tls.client?.error?.reason, 'cert-rejected');
+    assert.equal(plain.received.some((r) => r.url === '/untrusted'), false);
+  });
+
+  test('HTTP/1.1 to the proxy: a ws:// WebSocket in absolute-form (Upgrade) is relayed and decoded', { timeout: 10_000 }, async () => {
+    const ws = new WebSocket(`ws://chat.test:${wsServer.port}/upgrade-over-tls`, { agent: tlsProxyAgent(proxy, caPem), perMessageDeflate: false });
+    ws.on('error', () => {});
+    const client = new ClientLog(ws);
+    await once(ws, 'open');
+    ws.send('hello through the HTTPS proxy port');
+    await client.until(() => client.messages.length === 1);
+    assert.equal(client.messages[0].data.toString(), 'hello through the HTTPS proxy port');
+    ws.close(1000);
+    await client.closed;
+
+    const { exchange, conn } = await captured((url) => url.endsWith('/upgrade-over-tls'));
+    assert.equal(exchange.status, 101);
+    assert.equal(exchange.protocol, 'HTTP/1.1');
+    assert.equal(exchange.target, `http://chat.test:${wsServer.port}/upgrade-over-tls`, 'absolute-form');
+    assert.equal(conn.listener, 'proxy-tls');
+    assert.equal(conn.tls.client?.alpn, 'http/1.1');
+    await log.waitFor((e) => e.kind === 'ws.closed' && e.exchangeId === exchange.id);
+    await proxy.flush();
+    assert.equal(getWebSocket(proxy.db, exchange.id)?.clean, true);
+  });
+
   test('curl has no --proxy-http2 here (curl 7.88): HTTP/2 to the proxy is covered by Node and Chromium', { timeout: 10_000 }, async () => {
     const help = await curl(['--help', 'all']);
     assert.equal(help.code, 0);
@@ -262,7 +311,7 @@ describe('HTTPS proxy port', { timeout: 60_000 }, () => {
     const session = await h2ToProxy(proxy, caPem);
     const { stream, status } = await connect(session, `chat.test:${wsServer.port}`);
     assert.equal(status, 200);
-    const ws = new WebSocket(`ws://chat.test:${wsServer.port}/chat`, { createConnection: () => stream as never, perMessageDeflate: false });
+    const ws = new WebSocket(`ws://chat.test:${wsServer.port}/h2-chat`, { createConnection: () => stream as never, perMessageDeflate: false });
     ws.on('error', () => {});
     const client = new ClientLog(ws);
     await once(ws, 'open');
@@ -272,16 +321,14 @@ describe('HTTPS proxy port', { timeout: 60_000 }, () => {
     ws.close(1000, 'done');
     await client.closed;
 
-    const opened = await log.waitFor((e) => e.kind === 'ws.opened');
-    const exchangeId = (opened as { exchangeId: number }).exchangeId;
-    await log.waitFor((e) => e.kind === 'ws.closed' && e.exchangeId === exchangeId);
-    await proxy.flush();
-    const exchange = getExchange(proxy.db, exchangeId)!;
+    const { exchange, conn } = await captured((url) => url.endsWith('/h2-chat'));
     assert.equal(exchange.status, 101);
-    const conn = getConnection(proxy.db, exchange.connectionId)!;
+    assert.equal(exchange.protocol, 'HTTP/1.1');
     assert.equal(conn.tunnel?.via, 'h2-connect');
     assert.equal(conn.listener, 'proxy-tls');
-    const socket = getWebSocket(proxy.db, exchangeId)!;
+    await log.waitFor((e) => e.kind === 'ws.closed' && e.exchangeId === exchange.id);
+    await proxy.flush();
+    const socket = getWebSocket(proxy.db, exchange.id)!;
     assert.equal(socket.messagesFromClient, 2, 'the text message and the close');
     assert.equal(socket.clean, true);
     session.close();
@@ -422,16 +469,12 @@ describe('HTTPS proxy port', { timeout: 60_000 }, () => {
     assert.equal(wsPageRow.conn.listener, 'proxy-tls');
     assert.equal(wsPageRow.exchange.protocol, 'h2', 'the page came as a proxied HTTP/2 stream');
     assert.equal(wsPageRow.exchange.responseProtocol, 'HTTP/1.1');
-    const opened = await log.waitFor((e) => e.kind === 'ws.opened' && getExchange(proxy.db, e.exchangeId)?.host === 'chat.test');
-    const wsExchange = (opened as { exchangeId: number }).exchangeId;
-    await log.waitFor((e) => e.kind === 'ws.message' && e.exchangeId === wsExchange && e.side === 'server');
-    await proxy.flush();
-    const handshake = getExchange(proxy.db, wsExchange)!;
-    assert.equal(handshake.status, 101);
-    assert.equal(handshake.protocol, 'HTTP/1.1');
-    const wsConn = getConnection(proxy.db, handshake.connectionId)!;
-    assert.equal(wsConn.listener, 'proxy-tls');
-    assert.equal(wsConn.tunnel?.via, 'h2-connect');
+    const ws = await captured((url) => url.endsWith('/chromium-chat'));
+    assert.equal(ws.exchange.status, 101);
+    assert.equal(ws.exchange.protocol, 'HTTP/1.1', 'a classic Upgrade inside the tunnel');
+    assert.equal(ws.conn.listener, 'proxy-tls');
+    assert.equal(ws.conn.tunnel?.via, 'h2-connect', 'through a CONNECT stream on the HTTP/2 connection to the proxy');
+    await log.waitFor((e) => e.kind === 'ws.message' && e.exchangeId === ws.exchange.id && e.side === 'server');
 
     // Nothing but the test's own names went through the proxy.
     const hosts = new Set([...log.of('conn.tunnel').map((e) => e.host), ...log.of('http.request').map((e) => e.host)]);

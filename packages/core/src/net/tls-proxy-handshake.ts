@@ -64,7 +64,7 @@ export function recordProxyTls(
     if (settled) return;
     settled = true;
     clearTimeout(timer);
-    record.error ??= failure;
+    record.error = failure; // more telling than the socket error the connection's own handler saw first
     ctx.bus.emit({ kind: 'tls.failed', connId: record.id, leg: 'client', sni: servername(), alpnOffered, error: failure, certificates: [] });
     socket.destroy();
   };
