@@ -32,13 +32,9 @@ export function wantsTrailers(headers: HeaderList): boolean {
   return headers.some(([n, v]) => n.toLowerCase() === 'te' && /(^|,)\s*trailers\s*(;|,|$)/i.test(v));
 }
 
-export function hasHeader(headers: HeaderList, name: string): boolean {
-  return headers.some(([n]) => n.toLowerCase() === name);
-}
-
 /** End-to-end request fields of the client, without Host (it is set per leg), Expect and pseudo-headers. */
-function endToEndRequestFields(client: HeaderList, keep: readonly string[] = []): HeaderList {
-  const flat = endToEndHeaders(withoutPseudo(client), keep);
+function endToEndRequestFields(client: HeaderList): HeaderList {
+  const flat = endToEndHeaders(withoutPseudo(client));
   const out: HeaderList = [];
   for (let i = 0; i < flat.length; i += 2) {
     const lower = flat[i].toLowerCase();
@@ -53,8 +49,6 @@ export interface H1RequestOptions {
   authority: string;
   /** A body follows the head: without a Content-Length it goes chunked. */
   hasBody: boolean;
-  /** Extra hop-by-hop headers to forward (Upgrade, Connection and what it names, for a switch). */
-  keep?: readonly string[];
 }
 
 /** The request head for an HTTP/1.1 upstream as Node's flat [name, value, …] list. */
@@ -63,7 +57,7 @@ export function h1RequestHeaders(client: HeaderList, o: H1RequestOptions): strin
   const cookies: string[] = [];
   let cookieName = 'Cookie';
   let length = false;
-  for (const [name, value] of endToEndRequestFields(client, o.keep)) {
+  for (const [name, value] of endToEndRequestFields(client)) {
     const lower = name.toLowerCase();
     if (lower === 'cookie') {
       if (cookies.length === 0) cookieName = name;
@@ -75,7 +69,7 @@ export function h1RequestHeaders(client: HeaderList, o: H1RequestOptions): strin
   }
   // RFC 9113 §8.2.3: the crumbs of an HTTP/2 request become one field joined with "; ".
   if (cookies.length > 0) out.push(cookieName, cookies.join('; '));
-  if (wantsTrailers(client) && !o.keep?.length) out.push('TE', 'trailers', 'Connection', 'TE');
+  if (wantsTrailers(client)) out.push('TE', 'trailers', 'Connection', 'TE');
   if (o.hasBody && !length) out.push('Transfer-Encoding', 'chunked');
   return out;
 }
