@@ -21,6 +21,7 @@ import { ClientLog, startWsServer, type TestWsServer } from './helpers/ws-peers.
 import { getConnection, getExchange, getWebSocket, listExchanges } from '../packages/core/src/store/queries.js';
 import type { ConnectionDetail, ExchangeDetail } from '../packages/core/src/store/row-types.js';
 import type { ConnTunnelRequested } from '../packages/core/src/capture/events.js';
+import { PROXY_AUTH_BODY } from '../packages/core/src/net/proxy-auth-gate.js';
 
 const { NGHTTP2_CONNECT_ERROR } = http2.constants;
 
@@ -412,7 +413,7 @@ describe('HTTPS proxy port', { timeout: 60_000 }, () => {
     }
   });
 
-  test('proxy authentication applies to every HTTP/2 stream', { timeout: 10_000 }, async () => {
+  test('proxy authentication applies to every HTTP/2 stream, refusals captured and credentials redacted as on the plain port', { timeout: 10_000 }, async () => {
     const guarded = await startTestProxy({ listenTls: { host: '127.0.0.1', port: 0 }, proxyAuth: { user: 'ada', pass: 's3cret' } });
     const events = recordEvents(guarded.bus);
     try {
@@ -420,7 +421,7 @@ describe('HTTPS proxy port', { timeout: 60_000 }, () => {
       const refused = await connect(session, `site.test:${plain.port}`);
       assert.equal(refused.status, 407);
       assert.match(String(refused.headers['proxy-authenticate']), /^Basic realm="hopscope"/);
-      await readAll(refused.stream);
+      assert.equal(await readAll(refused.stream), PROXY_AUTH_BODY);
       const wrong = await connect(session, `site.test:${plain.port}`, { 'proxy-authorization': `Basic ${Buffer.from('ada:nope').toString('base64')}` });
       assert.equal(wrong.status, 407);
       const get = await openStream(session, { ':method': 'GET', ':scheme': 'http', ':authority': `site.test:${plain.port}`, ':path': '/needs-auth' }, true);
@@ -429,15 +430,31 @@ describe('HTTPS proxy port', { timeout: 60_000 }, () => {
       const ok = await connect(session, `site.test:${plain.port}`, auth);
       assert.equal(ok.status, 200);
       assert.match(await http1Over(ok.stream, 'site.test', '/authed'), /plain GET \/authed$/);
-      const tunnel = await events.waitFor((e) => e.kind === 'conn.tunnel');
-      assert.equal((tunnel as { user?: string | null }).user, 'ada');
+      const forwarded = await openStream(session, { ':method': 'GET', ':scheme': 'http', ':authority': `site.test:${plain.port}`, ':path': '/authed-stream', ...auth }, true);
+      assert.equal(await readAll(forwarded.stream), 'plain GET /authed-stream');
       assert.equal(plain.received.some((r) => r.url === '/needs-auth'), false, 'nothing unauthenticated was forwarded');
+      assert.equal(plain.received.find((r) => r.url === '/authed-stream')!.rawHeaders.some((h) => /proxy-authorization/i.test(h)), false, 'credentials stay with the proxy');
+
+      const tunnel = await events.waitFor((e): e is ConnTunnelRequested => e.kind === 'conn.tunnel');
+      assert.equal(tunnel.user, 'ada');
+      assert.deepEqual(tunnel.headers.find(([n]) => n === 'proxy-authorization'), ['proxy-authorization', 'Basic [redacted]']);
+      const refusedGet = await events.waitFor((e) => e.kind === 'http.request' && e.url.endsWith('/needs-auth'));
+      const authedGet = await events.waitFor((e) => e.kind === 'http.request' && e.url.endsWith('/authed-stream'));
+      await events.waitFor((e) => e.kind === 'http.completed' && e.exchangeId === (authedGet as { exchangeId: number }).exchangeId);
+      await guarded.flush();
+      const refusedRow = getExchange(guarded.db, (refusedGet as { exchangeId: number }).exchangeId)!;
+      assert.equal(refusedRow.status, 407);
+      assert.equal(refusedRow.protocol, 'h2');
+      assert.equal(refusedRow.error?.code, 'proxy-auth-missing');
+      const authedRow = getExchange(guarded.db, (authedGet as { exchangeId: number }).exchangeId)!;
+      assert.deepEqual(authedRow.requestHeaders.find(([n]) => n === 'proxy-authorization'), ['proxy-authorization', 'Basic [redacted]']);
       session.close();
     } finally {
       events.stop();
       await guarded.close();
     }
   });
+
   test('Chromium with --proxy-server=https://…: an https page and a page that opens a ws:// WebSocket', { timeout: 30_000 }, async () => {
     const spki = await serverSpkiHash('127.0.0.1', proxy.proxyTlsAddress!.port, caPem);
     const browser = await chromium.launch({

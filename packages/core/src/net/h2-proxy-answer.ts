@@ -5,15 +5,20 @@ import type { HeaderList } from '../capture/events.js';
 
 const { NGHTTP2_NO_ERROR } = http2.constants;
 
-/** Answers and ends the stream; a client still sending is then told to stop (RST_STREAM NO_ERROR, RFC 9113 §8.1). */
+/** Answers `hopscope: TEXT` and ends the stream. */
 export function answerStream(stream: http2.ServerHttp2Stream, status: number, text: string, extra: http2.OutgoingHttpHeaders = {}): void {
+  respondText(stream, status, `hopscope: ${text}\n`, extra);
+}
+
+/** Answers with a plain-text body as is; a client still sending is then told to stop (RST_STREAM NO_ERROR, RFC 9113 §8.1). */
+export function respondText(stream: http2.ServerHttp2Stream, status: number, body: string, extra: http2.OutgoingHttpHeaders = {}): void {
   if (stream.destroyed || stream.closed) return;
   if (stream.headersSent) {
     stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
     return;
   }
   stream.respond({ ':status': status, 'content-type': 'text/plain; charset=utf-8', ...extra });
-  stream.end(`hopscope: ${text}\n`, () => {
+  stream.end(body, () => {
     if (!stream.closed) stream.close(NGHTTP2_NO_ERROR);
   });
 }

@@ -13,19 +13,41 @@ import type { ProxyContext } from './proxy-context.js';
 import { requestHead, type RequestBodyFraming } from './request-head.js';
 import { UpstreamExchange } from './upstream-exchange.js';
 
+/** Where a proxied stream goes, from its pseudo-headers. */
+export interface H2RequestTarget {
+  method: string;
+  /** `:path` as sent (the exchange's target). */
+  path: string;
+  url: URL;
+  scheme: 'http' | 'https';
+  host: string;
+  port: number;
+}
+
+/** Reads the target of a proxied stream; throws a message for a 400 when there is none. */
+export function h2RequestTarget(headers: HeaderList): H2RequestTarget {
+  const url = requestUrl(headers);
+  const scheme = url.protocol === 'https:' ? 'https' : 'http';
+  return {
+    method: pseudoHeader(headers, ':method') ?? '',
+    path: pseudoHeader(headers, ':path') ?? '',
+    url,
+    scheme,
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port: url.port ? Number(url.port) : scheme === 'https' ? 443 : 80,
+  };
+}
+
+/** `headers` as captured (credentials redacted); what goes upstream is built from them without hop-by-hop fields. */
 export function handleH2Request(ctx: ProxyContext, record: ConnectionRecord, stream: http2.ServerHttp2Stream, headers: HeaderList): void {
-  const method = pseudoHeader(headers, ':method') ?? '';
-  const path = pseudoHeader(headers, ':path') ?? '';
-  let url: URL;
+  let target: H2RequestTarget;
   try {
-    url = requestUrl(headers);
+    target = h2RequestTarget(headers);
   } catch (err) {
     answerStream(stream, 400, (err as Error).message);
     return;
   }
-  const scheme = url.protocol === 'https:' ? 'https' : 'http';
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  const port = url.port ? Number(url.port) : scheme === 'https' ? 443 : 80;
+  const { method, path, url, scheme, host, port } = target;
   const exchangeId = ctx.ids.nextExchangeId();
   ctx.registry.exchangeStarted(record);
   ctx.bus.emit({ kind: 'http.request', exchangeId, connId: record.id, streamId: stream.id ?? null, protocol: 'h2', method, target: path, url: url.href, scheme, host, port, headers });

@@ -6,11 +6,11 @@ import type tls from 'node:tls';
 import type { HeaderList } from '../capture/events.js';
 import type { ConnectionRecord } from './connection-registry.js';
 import { failureFromError } from './failure.js';
-import { headerValue, pairsFromRaw } from './hop-by-hop.js';
+import { pairsFromRaw } from './hop-by-hop.js';
+import { authorizeStream } from './h2-proxy-auth.js';
 import { answerStream, pseudoHeader } from './h2-proxy-answer.js';
 import { handleH2Request } from './h2-proxy-forward.js';
 import { handleH2Connect, type TunnelTracker } from './h2-proxy-tunnel.js';
-import { checkProxyAuthorization, PROXY_AUTHENTICATE } from './proxy-auth.js';
 import type { ProxyContext } from './proxy-context.js';
 import type { TlsHandler } from './tunnel.js';
 
@@ -81,15 +81,8 @@ export class H2ProxySessions {
 
   private onStream(record: ConnectionRecord, client: { address: string; port: number }, stream: http2.ServerHttp2Stream, headers: HeaderList): void {
     const { ctx } = this;
-    let user: string | undefined;
-    if (ctx.config.proxyAuth) {
-      const verdict = checkProxyAuthorization(ctx.config.proxyAuth, headerValue(headers, 'proxy-authorization'));
-      if (!verdict.ok) {
-        answerStream(stream, 407, 'proxy authentication required', { 'proxy-authenticate': PROXY_AUTHENTICATE });
-        return;
-      }
-      user = verdict.user;
-    }
+    const allowed = authorizeStream(ctx, record, stream, headers);
+    if (!allowed) return;
     if (pseudoHeader(headers, ':protocol') !== undefined) {
       answerStream(
         stream,
@@ -98,7 +91,7 @@ export class H2ProxySessions {
       );
       return;
     }
-    if (pseudoHeader(headers, ':method') === 'CONNECT') handleH2Connect(ctx, record, client, stream, headers, user, this.tracker, this.onTls);
-    else handleH2Request(ctx, record, stream, headers);
+    if (pseudoHeader(headers, ':method') === 'CONNECT') handleH2Connect(ctx, record, client, stream, allowed.headers, allowed.user, this.tracker, this.onTls);
+    else handleH2Request(ctx, record, stream, allowed.headers);
   }
 }

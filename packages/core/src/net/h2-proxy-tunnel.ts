@@ -28,7 +28,7 @@ export function handleH2Connect(
   client: { address: string; port: number },
   stream: http2.ServerHttp2Stream,
   headers: HeaderList,
-  user: string | undefined,
+  user: string | null,
   tracker: TunnelTracker,
   onTls?: TlsHandler,
 ): void {
@@ -48,7 +48,7 @@ export function handleH2Connect(
     host: target.host,
     port: target.port,
     via: 'h2-connect',
-    ...(user !== undefined ? { user } : {}),
+    user,
     target: authority,
     headers,
   });
