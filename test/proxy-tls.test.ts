@@ -305,6 +305,15 @@ describe('HTTPS proxy port', { timeout: 60_000 }, () => {
     const upload = await captured((url) => url.endsWith('/upload'));
     assert.equal(upload.exchange.requestBody?.data.toString(), 'part one, part two');
     assert.equal(upload.exchange.connectionId, conn.id, 'both streams on the one connection');
+
+    // An upstream that cannot be reached: a 502 on the stream that says why, a failed exchange.
+    const down = await closedPort();
+    const failed = await openStream(session, { ':method': 'GET', ':scheme': 'http', ':authority': `down.test:${down}`, ':path': '/nobody-home' }, true);
+    assert.equal(failed.status, 502);
+    assert.match(await readAll(failed.stream), /^hopscope: connection refused by down\.test:\d+ \(ECONNREFUSED\)\n$/);
+    const refused = await captured((url) => url.endsWith('/nobody-home'));
+    assert.equal(refused.exchange.state, 'failed');
+    assert.equal(refused.exchange.error?.reason, 'refused');
     session.close();
   });
 
