@@ -303,6 +303,28 @@ describe('HTTP/2 through the relay', { timeout: 60_000 }, () => {
     assert.ok(promise?.details?.headerBlock?.fields.some((f) => f.name === ':path' && f.value === '/pushed.css'));
   });
 
+  test('an upstream certificate failure reaches an h2-only client as a 502 over HTTP/2 saying why', async () => {
+    const strict = await startTestProxy(); // does not trust the fixture upstream's CA
+    const strictLog = recordEvents(strict.bus);
+    try {
+      const session = await connectThroughProxy(strict, 'site.test', secure.port, { caPem });
+      const result = await h2Request(session, { ':path': '/anything' });
+      session.close();
+      assert.equal(result.headers[':status'], 502);
+      assert.match(result.body.toString(), /certificate of site\.test was rejected/);
+      await strictLog.waitFor((e) => e.kind === 'conn.closed');
+      await strict.flush();
+      const [row] = listExchanges(strict.db, { limit: 5 });
+      assert.ok(row, 'the failed tunnel is listed');
+      const connection = getConnection(strict.db, row.connectionId)!;
+      assert.equal(connection.tls.upstream?.error?.reason, 'upstream-cert');
+      assert.equal(connection.tls.client?.alpn, 'h2');
+    } finally {
+      strictLog.stop();
+      await strict.close();
+    }
+  });
+
   test('h2c with prior knowledge inside CONNECT is tapped the same way', async () => {
     const host = 'plain.site.test';
     const session = await connectThroughProxy(proxy, host, plain.port);

@@ -16,6 +16,9 @@ export function answerTlsFailure(client: tls.TLSSocket, failure: Failure, host: 
       stream.end(body);
     });
     server.on('sessionError', () => client.destroy());
+    // Node clears this only on sockets a tls.Server accepted; while it is true an Http2Session
+    // waits for a 'secureConnect' that a server-side socket never emits.
+    (client as { secureConnecting?: boolean }).secureConnecting = false;
     server.emit('connection', client);
     return;
   }
