@@ -60,13 +60,16 @@ function emitFailedConnect(bus: CaptureBus, ids: IdAllocator, tunnel: TunnelStat
   const { request } = tunnel;
   const exchangeId = ids.nextExchangeId();
   const scheme = tunnel.tls || request.port === 443 ? 'https' : 'http';
+  // The CONNECT as the client sent it: a stream on the HTTPS proxy port's HTTP/2, else HTTP/1.1
+  // (a SOCKS5 CONNECT too: its connection row says socks5).
+  const protocol = request.via === 'h2-connect' ? 'h2' : 'HTTP/1.1';
   bus.emit({
     kind: 'http.request',
     time: request.time,
     exchangeId,
     connId: request.connId,
     streamId: null,
-    protocol: 'HTTP/1.1',
+    protocol,
     method: 'CONNECT',
     target: request.target,
     url: `${scheme}://${formatAuthority(request.host, request.port)}`,
@@ -80,7 +83,7 @@ function emitFailedConnect(bus: CaptureBus, ids: IdAllocator, tunnel: TunnelStat
   bus.emit({
     kind: 'http.response',
     exchangeId,
-    protocol: 'HTTP/1.1',
+    protocol,
     status,
     statusText: tunnel.established ? 'Connection established' : (STATUS_CODES[status] ?? ''),
     headers: [],
