@@ -147,15 +147,6 @@ export async function startHopscope(options: HopscopeOptions): Promise<Hopscope>
   const server = new ProxyServer(ctx, onTls);
   const socks = config.socksListen ? new SocksListener(ctx, server, onTls) : null;
   const tlsProxy = config.listenTls ? new TlsProxyListener(ctx, server, interception, onTls) : null;
-  let address: AddressInfo;
-  try {
-    address = await server.listen();
-  } catch (err) {
-    await sink.close();
-    closeStore();
-    throw err;
-  }
-  let reverseAddress: AddressInfo | null = null;
   const reverse = config.reverse && config.reverse.rules.length > 0
     ? new ReverseListener({
         ctx,
@@ -170,42 +161,36 @@ export async function startHopscope(options: HopscopeOptions): Promise<Hopscope>
         },
       })
     : null;
-  if (reverse) {
-    try {
-      reverseAddress = await reverse.listen();
-    } catch (err) {
-      await server.close(0);
-      ctx.upstreams.destroy();
-      await sink.close();
-      closeStore();
-      throw new Error(`cannot start the reverse proxy on ${config.reverse!.listenHost}:${config.reverse!.listenPort}: ${(err as Error).message}`);
-    }
-  }
+  /** Stops every front door (each stops accepting; server.close() ends their connections with the rest), then the store. */
+  const stop = async (graceMs?: number) => {
+    const socksClosed = socks?.close();
+    const reverseClosed = reverse?.close(); // then its upstream sessions close
+    const tlsProxyClosed = tlsProxy?.close(); // after a GOAWAY to its HTTP/2 clients
+    await server.close(graceMs);
+    await socksClosed;
+    await reverseClosed;
+    await tlsProxyClosed;
+    ctx.upstreams.destroy();
+    await sink.close();
+    closeStore();
+  };
+  let address: AddressInfo;
+  let reverseAddress: AddressInfo | null = null;
   let socksAddress: AddressInfo | null = null;
-  if (socks && config.socksListen) {
-    try {
-      socksAddress = await socks.listen(config.socksListen.host, config.socksListen.port);
-    } catch (err) {
-      await server.close(0);
-      ctx.upstreams.destroy();
-      await sink.close();
-      closeStore();
-      throw err;
-    }
-  }
   let proxyTlsAddress: AddressInfo | null = null;
-  if (tlsProxy && config.listenTls) {
-    try {
-      proxyTlsAddress = await tlsProxy.listen(config.listenTls.host, config.listenTls.port);
-    } catch (err) {
-      const socksClosed = socks?.close();
-      await server.close(0);
-      await socksClosed;
-      ctx.upstreams.destroy();
-      await sink.close();
-      closeStore();
-      throw err;
+  try {
+    address = await server.listen();
+    if (reverse) {
+      reverseAddress = await reverse.listen().catch((err: Error) => {
+        throw new Error(`cannot start the reverse proxy on ${config.reverse!.listenHost}:${config.reverse!.listenPort}: ${err.message}`);
+      });
     }
+    if (socks && config.socksListen) socksAddress = await socks.listen(config.socksListen.host, config.socksListen.port);
+    if (tlsProxy && config.listenTls) proxyTlsAddress = await tlsProxy.listen(config.listenTls.host, config.listenTls.port);
+  } catch (err) {
+    // Whatever did start is closed again: a failed start leaves no port open and the file unlocked.
+    await stop(0);
+    throw err;
   }
   let closing: Promise<void> | null = null;
   return {
@@ -223,19 +208,7 @@ export async function startHopscope(options: HopscopeOptions): Promise<Hopscope>
     registry: ctx.registry,
     caCertPath: ca.certPath,
     flush: () => sink.flush(),
-    close: () =>
-      (closing ??= (async () => {
-        const socksClosed = socks?.close(); // stops accepting; server.close() ends its connections with the rest
-        const reverseClosed = reverse?.close(); // the same; then its upstream sessions close
-        const tlsProxyClosed = tlsProxy?.close(); // the same, after a GOAWAY to its HTTP/2 clients
-        await server.close();
-        await socksClosed;
-        await reverseClosed;
-        await tlsProxyClosed;
-        ctx.upstreams.destroy();
-        await sink.close();
-        closeStore();
-      })()),
+    close: () => (closing ??= stop()),
   };
 }
 
