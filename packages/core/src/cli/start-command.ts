@@ -12,7 +12,9 @@ import { REVERSE_OPTIONS, REVERSE_OPTIONS_HELP, reverseOptionsFrom } from './pro
 export const START_USAGE = `Usage: hopscope start [options]
 
 Runs the proxy and the inspector, recording everything into a capture file. Prints
-"proxy: URL", "proxy-tls: URL" (with --listen-tls), "socks: URL" (with --socks), "ui: URL", "ca: PATH" and "db: PATH" lines, then a live status line on a terminal.
+"proxy: URL", then "reverse: URL" (with --reverse), "proxy-tls: URL" (with --listen-tls) and
+"socks: URL" (with --socks), then "ui: URL", "ca: PATH" and "db: PATH" lines, each on its own
+line, then a live status line on a terminal.
   --listen HOST:PORT           proxy address (default 127.0.0.1:8080; port 0 picks a free one)
   --ui HOST:PORT               inspector address (default 127.0.0.1:8081; port 0 picks a free one)
   --no-ui                      no inspector (headless recording, e.g. in CI)
