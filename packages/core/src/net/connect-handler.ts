@@ -10,7 +10,7 @@ import { answerAndClose } from './plain-response.js';
 import type { ProxyContext } from './proxy-context.js';
 import { answerProxyAuthOnSocket, authorizeProxyRequest, clientKeepsAlive, redactProxyAuthorization } from './proxy-auth-gate.js';
 import { startTunnel, type TlsHandler } from './tunnel.js';
-import { dialTunnelTarget } from './tunnel-dial.js';
+import { dialTunnelUpstream } from './tunnel-dial.js';
 
 const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection established\r\n\r\n', 'latin1');
 
@@ -60,20 +60,9 @@ export function handleConnect(
     headers,
   });
 
-  dialTunnelTarget(ctx, target.host, target.port).then(
+  dialTunnelUpstream(ctx, record, target, () => socket.destroyed).then(
     (dial) => {
-      if (socket.destroyed) {
-        dial.socket.destroy();
-        return;
-      }
-      ctx.bus.emit({
-        kind: 'conn.upstream',
-        connId: record.id,
-        remoteAddress: dial.remoteAddress,
-        remotePort: dial.remotePort,
-        dnsMs: dial.dnsMs,
-        connectMs: dial.connectMs,
-      });
+      if (!dial) return;
       // A client that vanishes now takes the upstream with it (the relay takes over after detection).
       socket.write(ESTABLISHED);
       startTunnel({ ctx, record, client: socket, server: dial.socket, target }, head, onTls);

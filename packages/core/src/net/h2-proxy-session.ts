@@ -5,7 +5,7 @@ import http2 from 'node:http2';
 import type tls from 'node:tls';
 import type { HeaderList } from '../capture/events.js';
 import type { ConnectionRecord } from './connection-registry.js';
-import { failureFromError } from './failure.js';
+import { startServerSession } from './h2-server-session.js';
 import { pairsFromRaw } from './hop-by-hop.js';
 import { authorizeStream } from './h2-proxy-auth.js';
 import { answerStream, pseudoHeader } from './h2-proxy-answer.js';
@@ -42,25 +42,8 @@ export class H2ProxySessions {
 
   /** Serves a TLS connection that negotiated h2; `record` is the connection's row. */
   serve(socket: tls.TLSSocket, record: ConnectionRecord): void {
-    // Node clears this itself only on sockets a tls.Server accepted; while it is true an
-    // Http2Session waits for a 'secureConnect' that a server-side socket never emits.
-    (socket as { secureConnecting?: boolean }).secureConnecting = false;
-    let session: http2.ServerHttp2Session | undefined;
-    const take = (s: http2.ServerHttp2Session) => (session = s);
-    this.server.once('session', take);
-    this.server.emit('connection', socket);
-    this.server.removeListener('session', take);
-    if (!session) {
-      record.error ??= { reason: 'internal', message: 'no HTTP/2 session could be set up on the connection' };
-      socket.destroy();
-      return;
-    }
-    const s = session;
-    this.sessions.add(s);
-    s.on('error', (err) => {
-      record.error ??= failureFromError(err, 'reset');
-    });
-    s.once('close', () => this.sessions.delete(s));
+    const s = startServerSession(this.server, socket, record, this.sessions);
+    if (!s) return;
     const client = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
     s.on('stream', (stream: http2.ServerHttp2Stream, _headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
       stream.on('error', () => {}); // what matters is recorded by the handlers

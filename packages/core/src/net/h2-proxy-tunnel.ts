@@ -12,7 +12,7 @@ import { describeUpstreamFailure, failureFromError, statusForFailure } from './f
 import { answerStream, pseudoHeader } from './h2-proxy-answer.js';
 import type { ProxyContext } from './proxy-context.js';
 import { startTunnel, type TlsHandler } from './tunnel.js';
-import { dialTunnelTarget } from './tunnel-dial.js';
+import { dialTunnelUpstream } from './tunnel-dial.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -53,21 +53,10 @@ export function handleH2Connect(
     headers,
   });
 
-  dialTunnelTarget(ctx, target.host, target.port).then(
+  dialTunnelUpstream(ctx, record, target, () => stream.destroyed || stream.closed).then(
     (dial) => {
-      if (stream.destroyed || stream.closed) {
-        dial.socket.destroy();
-        return;
-      }
+      if (!dial) return;
       tunnel.upstream(dial.socket);
-      ctx.bus.emit({
-        kind: 'conn.upstream',
-        connId: record.id,
-        remoteAddress: dial.remoteAddress,
-        remotePort: dial.remotePort,
-        dnsMs: dial.dnsMs,
-        connectMs: dial.connectMs,
-      });
       stream.respond({ ':status': 200 });
       startTunnel({ ctx, record, client: stream, server: dial.socket, target }, EMPTY, onTls);
     },

@@ -10,7 +10,7 @@ import { failureFromError } from './failure.js';
 import type { ConnectionRecord } from './connection-registry.js';
 import type { ProxyContext } from './proxy-context.js';
 import { startTunnel, type TlsHandler } from './tunnel.js';
-import { dialTunnelTarget } from './tunnel-dial.js';
+import { dialTunnelUpstream } from './tunnel-dial.js';
 import {
   Socks5Command,
   Socks5Error,
@@ -128,20 +128,9 @@ export function serveSocks5(ctx: ProxyContext, record: ConnectionRecord, socket:
       target: formatAuthority(target.host, target.port),
       headers: [],
     });
-    dialTunnelTarget(ctx, target.host, target.port).then(
+    dialTunnelUpstream(ctx, record, target, () => socket.destroyed).then(
       (dial) => {
-        if (socket.destroyed) {
-          dial.socket.destroy();
-          return;
-        }
-        ctx.bus.emit({
-          kind: 'conn.upstream',
-          connId: record.id,
-          remoteAddress: dial.remoteAddress,
-          remotePort: dial.remotePort,
-          dnsMs: dial.dnsMs,
-          connectMs: dial.connectMs,
-        });
+        if (!dial) return;
         const local = dial.socket.localAddress ? { address: dial.socket.localAddress, port: dial.socket.localPort ?? 0 } : null;
         socket.write(encodeReply(Socks5Reply.succeeded, local));
         // Resuming takes effect on the next tick, after the tunnel has its listeners (or has paused again).

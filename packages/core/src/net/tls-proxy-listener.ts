@@ -9,7 +9,7 @@ import type { ProxyContext } from './proxy-context.js';
 import type { ProxyServer } from './proxy-server.js';
 import type { TlsHandler } from './tunnel.js';
 import { H2ProxySessions } from './h2-proxy-session.js';
-import { recordProxyTls, startProxyTls } from './tls-proxy-handshake.js';
+import { recordFrontDoorTls, wrapFrontDoorTls, type FrontDoorTls, type FrontDoorTlsOptions } from './front-door-tls.js';
 
 export class TlsProxyListener {
   private readonly server: net.Server;
@@ -48,9 +48,18 @@ export class TlsProxyListener {
   }
 
   private accept(ctx: ProxyContext, raw: net.Socket): void {
-    let started: ReturnType<typeof startProxyTls>;
+    const options: FrontDoorTlsOptions = {
+      minter: this.interception.minter,
+      watchKeylog: (socket) => this.interception.watchKeylog(socket),
+      handshakeTimeoutMs: ctx.config.headersTimeoutMs, // a handshake is the TLS front door's "headers"
+      closedDuringHandshake: {
+        reason: 'cert-rejected',
+        message: 'the client closed the connection during the TLS handshake (it probably does not trust the hopscope CA)',
+      },
+    };
+    let tls: FrontDoorTls;
     try {
-      started = startProxyTls(raw, this.interception);
+      tls = wrapFrontDoorTls(raw, options);
     } catch (err) {
       // Only a local address no certificate can name gets here (never seen): recorded, then closed.
       const record = this.proxy.recordConnection(raw, 'proxy-tls');
@@ -58,11 +67,11 @@ export class TlsProxyListener {
       raw.destroy();
       return;
     }
-    const { socket, alpnOffered } = started;
-    const record = this.proxy.recordConnection(socket, 'proxy-tls');
-    recordProxyTls(ctx, record, socket, alpnOffered, (alpn) => {
-      if (alpn === 'h2') this.h2.serve(socket, record);
-      else this.proxy.serveHttp(socket);
+    // Recorded by the TLS socket: it is the socket Node's HTTP server and the handlers see.
+    const record = this.proxy.recordConnection(tls.socket, 'proxy-tls');
+    recordFrontDoorTls(ctx, record, tls, options, (alpn) => {
+      if (alpn === 'h2') this.h2.serve(tls.socket, record);
+      else this.proxy.serveHttp(tls.socket);
     });
   }
 }

@@ -10,7 +10,7 @@ import type tls from 'node:tls';
 import type { LeafMinter } from '../ca/leaf-minter.js';
 import type { ConnectionRecord } from '../net/connection-registry.js';
 import { detectProtocol } from '../net/detect.js';
-import { failureFromError } from '../net/failure.js';
+import { startServerSession } from '../net/h2-server-session.js';
 import { answerAndClose } from '../net/plain-response.js';
 import { requestFraming } from '../net/request-head.js';
 import type { ProxyContext } from '../net/proxy-context.js';
@@ -180,25 +180,8 @@ export class ReverseListener {
   }
 
   private serveH2(socket: Socket, record: ConnectionRecord, protocol: 'h2' | 'h2c'): void {
-    // Node clears this itself only on sockets a tls.Server accepted; while it is true an
-    // Http2Session waits for a 'secureConnect' that a server-side socket never emits.
-    if (protocol === 'h2') (socket as { secureConnecting?: boolean }).secureConnecting = false;
-    let session: http2.ServerHttp2Session | undefined;
-    const take = (s: http2.ServerHttp2Session) => (session = s);
-    this.h2.once('session', take);
-    this.h2.emit('connection', socket);
-    this.h2.removeListener('session', take);
-    if (!session) {
-      record.error ??= { reason: 'internal', message: 'no HTTP/2 session could be set up on the connection' };
-      socket.destroy();
-      return;
-    }
-    const s = session;
-    this.sessions.add(s);
-    s.on('error', (err) => {
-      record.error ??= failureFromError(err, 'reset');
-    });
-    s.once('close', () => this.sessions.delete(s));
+    const s = startServerSession(this.h2, socket, record, this.sessions);
+    if (!s) return;
     s.on('stream', (stream: http2.ServerHttp2Stream, _headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
       const headers = pairsFromRawH2(rawHeaders);
       if (!isExtendedConnect(headers)) return dispatchRequest(this.deps, this.view, record, new H2ClientLeg(stream, rawHeaders, protocol));
