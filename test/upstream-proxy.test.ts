@@ -7,6 +7,9 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import http2 from 'node:http2';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { startTestProxy, type TestProxy } from './helpers/proxy.js';
 import { closedPort, startTcpServer, startUpstream, upstreamCaFile, type TestUpstream } from './helpers/upstream.js';
@@ -61,6 +64,7 @@ describe('upstream proxy', { timeout: 60_000 }, () => {
       resolve: [{ pattern: 'corp-proxy.test', address: '127.0.0.1' }],
       upstreamProxy: { host: 'corp-proxy.test', port: corp.port, credentials: CORP },
       upstreamCaFiles: [upstreamCaFile],
+      listenTls: { host: '127.0.0.1', port: 0 },
     });
     corpLog = recordEvents(corp.bus);
     log = recordEvents(proxy.bus);
@@ -72,6 +76,26 @@ describe('upstream proxy', { timeout: 60_000 }, () => {
     await proxy.close();
     await corp.close();
     await Promise.all([plain.close(), plain2.close(), secure.close(), wsServer.close(), wssServer.close()]);
+  });
+
+  test('an http:// request arriving as an HTTP/2 stream on the HTTPS proxy port goes through the upstream proxy too', async () => {
+    const path = uniquePath('h2-stream');
+    const session = http2.connect(proxy.proxyTlsUrl!, { ca: readFileSync(proxy.caCertPath, 'utf8') });
+    session.on('error', () => {});
+    try {
+      const stream = session.request({ ':method': 'GET', ':scheme': 'http', ':authority': `site.test:${plain.port}`, ':path': path });
+      const [headers] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+      let body = '';
+      stream.setEncoding('utf8').on('data', (t: string) => (body += t));
+      await once(stream, 'end');
+      assert.deepEqual([headers[':status'], body], [200, `got ${path}`]);
+    } finally {
+      session.close();
+    }
+    const atCorp = await exchangeAt(corp, corpLog, path);
+    assert.equal(atCorp.target, `http://site.test:${plain.port}${path}`, 'B got it in absolute-form');
+    const atA = await exchangeAt(proxy, log, path);
+    assert.deepEqual([atA.protocol, atA.responseProtocol, atA.status], ['h2', 'HTTP/1.1', 200]);
   });
 
   test('http:// goes to the upstream proxy in absolute-form with its credentials, on one pooled connection', async () => {

@@ -1,14 +1,16 @@
-// The active HTTP/1 path: absolute-form requests on the proxy port (`GET http://host/path`).
+// The active HTTP/1 path: absolute-form requests on the proxy port (`GET http://host/path`), and
+// the way every front door sends a proxied request upstream (forwardUpstream).
 // Each may go to a different host, so hopscope parses (with Node's own HTTP parser), routes,
 // drops hop-by-hop headers and forwards over its own keep-alive upstream connections (see
 // upstream-exchange.ts), streaming bodies both ways. It emits the same capture events as the
 // passive taps.
 import type http from 'node:http';
 import type { Socket } from 'node:net';
-import type { Failure, HttpProtocol } from '../capture/events.js';
+import type { Failure, HeaderList, HttpProtocol } from '../capture/events.js';
+import type { ConnectionRecord } from './connection-registry.js';
 import type { ProxyContext } from './proxy-context.js';
 import { pairsFromRaw } from './hop-by-hop.js';
-import { requestFraming, requestHead } from './request-head.js';
+import { requestFraming, requestHead, type RequestBodyFraming } from './request-head.js';
 import { UpstreamExchange } from './upstream-exchange.js';
 import type { UpstreamTarget } from './upstream-connection.js';
 import { answerProxyAuthOnResponse, authorizeProxyRequest, clientKeepsAlive, proxyAuthResponseHeaders, recordProxyAuthRefusal, redactProxyAuthorization } from './proxy-auth-gate.js';
@@ -36,7 +38,7 @@ export function handleForwardRequest(ctx: ProxyContext, req: http.IncomingMessag
   const port = url.port ? Number(url.port) : scheme === 'https' ? 443 : 80;
   const method = req.method ?? 'GET';
   const protocol = protocolOf(req);
-  const { proxyAuth, upstreamProxy } = ctx.config;
+  const { proxyAuth } = ctx.config;
   if (proxyAuth) {
     const auth = authorizeProxyRequest(proxyAuth, headers);
     if (!auth.ok) {
@@ -65,7 +67,38 @@ export function handleForwardRequest(ctx: ProxyContext, req: http.IncomingMessag
     headers,
   });
 
-  const framing = requestFraming(headers);
+  forwardUpstream(ctx, record, { exchangeId, method, url, headers, framing: requestFraming(headers), clientIsHttp10: protocol === 'HTTP/1.0' }, req, res);
+}
+
+/** A proxied request, once captured, on its way upstream. */
+export interface ForwardedRequest {
+  exchangeId: number;
+  method: string;
+  /** The absolute URL it is for (http:// or https://). */
+  url: URL;
+  /** The fields to send (hop-by-hop ones are dropped on the way). */
+  headers: HeaderList;
+  framing: RequestBodyFraming;
+  clientIsHttp10: boolean;
+}
+
+/**
+ * Sends a request that arrived on any front door (absolute-form on HTTP/1.x, an http:// stream on
+ * HTTP/2) over hopscope's pooled upstream connections, through --upstream-proxy when there is one,
+ * and records how its exchange ended.
+ */
+export function forwardUpstream(
+  ctx: ProxyContext,
+  record: ConnectionRecord,
+  request: ForwardedRequest,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): void {
+  const { exchangeId, method, url, headers, framing } = request;
+  const { upstreamProxy } = ctx.config;
+  const scheme = url.protocol === 'https:' ? 'https' : 'http';
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const port = url.port ? Number(url.port) : scheme === 'https' ? 443 : 80;
   let target: UpstreamTarget;
   let head: string;
   if (upstreamProxy && scheme === 'http') {
@@ -82,13 +115,7 @@ export function handleForwardRequest(ctx: ProxyContext, req: http.IncomingMessag
   const exchange: UpstreamExchange = new UpstreamExchange(
     ctx,
     target,
-    {
-      exchangeId,
-      method,
-      head,
-      framing,
-      clientIsHttp10: protocol === 'HTTP/1.0',
-    },
+    { exchangeId, method, head, framing, clientIsHttp10: request.clientIsHttp10 },
     req,
     res,
     (failure: Failure | null) => {

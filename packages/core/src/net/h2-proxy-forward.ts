@@ -4,14 +4,14 @@
 // is h2 and whose response carries the upstream's protocol.
 import type http from 'node:http';
 import type http2 from 'node:http2';
-import type { Failure, HeaderList } from '../capture/events.js';
+import type { HeaderList } from '../capture/events.js';
 import type { ConnectionRecord } from './connection-registry.js';
 import { answerStream, pseudoHeader } from './h2-proxy-answer.js';
 import { H2ProxyRequest, H2ProxyResponse } from './h2-proxy-adapter.js';
 import { headerValue } from './hop-by-hop.js';
 import type { ProxyContext } from './proxy-context.js';
-import { requestHead, type RequestBodyFraming } from './request-head.js';
-import { UpstreamExchange } from './upstream-exchange.js';
+import type { RequestBodyFraming } from './request-head.js';
+import { forwardUpstream } from './forward-handler.js';
 
 /** Where a proxied stream goes, from its pseudo-headers. */
 export interface H2RequestTarget {
@@ -54,28 +54,14 @@ export function handleH2Request(ctx: ProxyContext, record: ConnectionRecord, str
 
   const framing = bodyFraming(stream, headers);
   if (framing === 'none') stream.resume(); // nothing to read: let the stream end
-  const exchange: UpstreamExchange = new UpstreamExchange(
+  // forwardUpstream uses only what these adapters provide (see h2-proxy-adapter.ts).
+  forwardUpstream(
     ctx,
-    { scheme, host, port, key: `${scheme}://${host}:${port}` },
-    {
-      exchangeId,
-      method,
-      head: requestHead(method, `${url.pathname}${url.search}`, http1Fields(headers), url.host, framing),
-      framing,
-      clientIsHttp10: false,
-    },
-    // UpstreamExchange uses only what these adapters provide (see h2-proxy-adapter.ts).
+    record,
+    { exchangeId, method, url, headers: http1Fields(headers), framing, clientIsHttp10: false },
     new H2ProxyRequest(stream) as unknown as http.IncomingMessage,
     new H2ProxyResponse(stream, method === 'HEAD') as unknown as http.ServerResponse,
-    (failure: Failure | null) => {
-      ctx.registry.exchangeEnded(record);
-      const { timings, body } = exchange;
-      const sizes = { requestBodySize: body.requestSize, responseBodySize: body.responseSize };
-      if (failure) ctx.bus.emit({ kind: 'http.failed', exchangeId, error: failure, ...sizes, timings });
-      else ctx.bus.emit({ kind: 'http.completed', exchangeId, ...sizes, timings });
-    },
   );
-  exchange.start();
 }
 
 /** `scheme://authority/path` from the pseudo-headers (Host stands in for a missing :authority). */
