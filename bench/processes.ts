@@ -11,6 +11,15 @@ export const root = fileURLToPath(new URL('..', import.meta.url));
 export const work = mkdtempSync(join(tmpdir(), 'hopscope-bench-'));
 const children: ChildProcess[] = [];
 
+/** What a load generator reports: requests (or round trips) per second, latency percentiles in ms, errors. */
+export interface Load {
+  rps: number;
+  p50: number;
+  p99: number;
+  mbps?: number;
+  errors: number;
+}
+
 export function progress(text: string): void {
   process.stderr.write(`bench: ${text}\n`);
 }

@@ -3,20 +3,12 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { runWsBench } from './ws-bench.js';
-import { buildHopscope, cleanUp, hopscopeCaPath, peakRssMiB, progress, root, startNode, startProxy } from './processes.js';
+import { buildHopscope, cleanUp, hopscopeCaPath, peakRssMiB, progress, root, startNode, startProxy, type Load } from './processes.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = 16;
 const H2_CONNECTIONS = 4;
 const H2_STREAMS = 32;
-
-interface Load {
-  rps: number;
-  p50: number;
-  p99: number;
-  mbps?: number;
-  errors: number;
-}
 
 function ensureWrk(): void {
   if (spawnSync('wrk', ['--version']).error === undefined) return;

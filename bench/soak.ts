@@ -4,21 +4,14 @@
 // direct, the proxy's RSS over time (it must stay flat once the store's caps are reached, so the
 // growth over the second half is printed), and its open file descriptors before, during and after.
 import type { SoakConfig } from './soak-load.js';
-import { buildHopscope, cleanUp, hopscopeCaPath, openFds, progress, rssMiB, startNode, startProxy } from './processes.js';
+import { buildHopscope, cleanUp, hopscopeCaPath, openFds, progress, rssMiB, startNode, startProxy, type Load } from './processes.js';
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 180);
 const SAMPLE_MS = 2_000;
 // Idle keep-alive upstream connections are closed after 30 s (swept every 15 s): wait past that.
 const FD_SETTLE_MS = 60_000;
 
-interface ProtocolFigures {
-  done: number;
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
-}
-type SoakResult = Record<'h1' | 'h2' | 'ws', ProtocolFigures>;
+type SoakResult = Record<'h1' | 'h2' | 'ws', Load & { done: number }>;
 
 async function runLoad(config: SoakConfig, whileRunning?: () => void): Promise<SoakResult> {
   const load = await startNode(['bench/soak-load.ts', JSON.stringify(config)]);

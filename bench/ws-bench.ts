@@ -4,14 +4,7 @@
 // WebSocket (RSS of a fresh proxy before and after 2,000 are held open).
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-
-interface Load {
-  rps: number;
-  p50: number;
-  p99: number;
-  mbps?: number;
-  errors: number;
-}
+import type { Load } from './processes.js';
 
 export interface WsBenchContext {
   seconds: number;
