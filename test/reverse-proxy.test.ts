@@ -117,6 +117,7 @@ describe('reverse proxy over TLS: curl, both protocols, three kinds of backend',
         assert.equal(ex.state, 'complete');
         assert.equal(ex.responseBody?.data.toString(), `${backend.name} ${path}`);
         assert.equal(ex.url, `${s.base}${path}`);
+        assert.equal(ex.upstreamUrl, `${prefix === '/h2' ? 'https://localhost' : 'http://127.0.0.1'}:${backend.port}${path}`, 'where it went');
         assert.equal(ex.remotePort, backend.port);
         const conn = getConnection(s.proxy.db, ex.connectionId)!;
         assert.equal(conn.listener, 'reverse');

@@ -178,6 +178,11 @@ export interface HttpRequestStarted extends EventBase {
   host: string;
   port: number;
   headers: HeaderList;
+  /**
+   * Where hopscope sent the request when that is not `url`: the reverse proxy's upstream (its rule's
+   * origin and the request's path). Absent elsewhere.
+   */
+  upstreamUrl?: string;
 }
 
 export interface HttpResponseStarted extends EventBase {

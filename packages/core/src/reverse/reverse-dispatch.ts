@@ -5,8 +5,8 @@ import type { ConnectionRecord } from '../net/connection-registry.js';
 import { ExchangeBodyTap } from '../net/exchange-body-tap.js';
 import { requestUrl } from '../taps/http1-tap.js';
 import type { ClientLeg } from './client-leg.js';
-import { ReverseExchange, settleExchange, type ReverseDeps } from './reverse-exchange.js';
-import { describeRules, matchReverseRule, requestPath, type ReverseRule } from './reverse-rules.js';
+import { ReverseExchange, settleExchange, upstreamPath, type ReverseDeps } from './reverse-exchange.js';
+import { describeRules, matchReverseRule, requestPath, type ReverseRule, type ReverseUpstream } from './reverse-rules.js';
 
 export interface ListenerView {
   scheme: 'http' | 'https';
@@ -25,6 +25,7 @@ export function openExchange(
   const { ctx } = deps;
   const exchangeId = ctx.ids.nextExchangeId();
   const { url, scheme, host, port } = requestUrl(leg.method, leg.target, leg.authority ? [['host', leg.authority]] : [], listener);
+  const rule = matchReverseRule(deps.config.rules, leg.authority, requestPath(leg.target));
   ctx.registry.exchangeStarted(record);
   ctx.bus.emit({
     kind: 'http.request',
@@ -39,8 +40,9 @@ export function openExchange(
     host,
     port,
     headers: leg.headers,
+    ...(rule ? { upstreamUrl: upstreamUrlOf(rule.upstream, leg.target) } : {}),
   });
-  return { exchangeId, rule: matchReverseRule(deps.config.rules, leg.authority, requestPath(leg.target)) };
+  return { exchangeId, rule };
 }
 
 /** An ordinary request (not a WebSocket handshake) on the reverse listener. */
@@ -68,4 +70,9 @@ export function refuse(deps: ReverseDeps, record: ConnectionRecord, exchangeId: 
     requestEnd: null,
     responseStart: null,
   });
+}
+
+/** The URL the request goes to upstream, for the capture (an h2c:// upstream is shown as http://). */
+function upstreamUrlOf(upstream: ReverseUpstream, target: string): string {
+  return `${upstream.scheme === 'https' ? 'https' : 'http'}://${upstream.authority}${upstreamPath(target)}`;
 }

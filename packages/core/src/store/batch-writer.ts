@@ -70,7 +70,7 @@ export class BatchWriter {
       tlsClient: tls('client'),
       tlsUpstream: tls('upstream'),
       request: db.prepare(`INSERT INTO exchanges (id, connection_id, stream_id, protocol, method, target, url, scheme, host,
-        port, request_headers, started_at, state, last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)`),
+        port, request_headers, upstream_url, started_at, state, last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)`),
       response: db.prepare(`UPDATE exchanges SET status = ?, status_text = ?, response_protocol = ?, response_headers = ?,
         response_content_type = ?, remote_address = coalesce(?, remote_address), remote_port = coalesce(?, remote_port),
         response_start_at = ?, state = CASE state WHEN 'pending' THEN 'responded' ELSE state END, last_seq = ? WHERE id = ?`),
@@ -145,7 +145,7 @@ export class BatchWriter {
         break;
       case 'http.request':
         exch(e.exchangeId, s.request.run(e.exchangeId, e.connId, e.streamId, e.protocol, e.method, e.target, e.url, e.scheme,
-          e.host, e.port, json(e.headers), e.time, e.seq).changes);
+          e.host, e.port, json(e.headers), e.upstreamUrl ?? null, e.time, e.seq).changes);
         break;
       case 'http.response':
         exch(e.exchangeId, s.response.run(e.status, e.statusText, e.protocol, json(e.headers), contentType(e.headers),

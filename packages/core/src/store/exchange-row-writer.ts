@@ -86,8 +86,9 @@ export class ExchangeRowWriter {
     this.insert = db.prepare(`INSERT INTO exchanges (id, connection_id, stream_id, protocol, method, target, url, scheme, host,
       port, request_headers, request_trailers, status, status_text, response_protocol, response_headers, response_trailers,
       response_content_type, remote_address, remote_port, started_at, request_end_at, response_start_at, completed_at,
-      dns_ms, connect_ms, tls_ms, request_body_size, response_body_size, state, error_reason, error_message, error_code, last_seq)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+      dns_ms, connect_ms, tls_ms, request_body_size, response_body_size, state, error_reason, error_message, error_code, last_seq,
+      upstream_url)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
   }
 
   /** Inserts the row; returns the number of rows changed. */
@@ -106,6 +107,7 @@ export class ExchangeRowWriter {
       t?.dnsMs ?? null, t?.connectMs ?? null, t?.tlsMs ?? null,
       end?.requestBodySize ?? null, end?.responseBodySize ?? null, state,
       failure?.reason ?? null, failure?.message ?? null, failure?.code ?? null, row.seq,
+      q.upstreamUrl ?? null,
     ).changes;
   }
 }

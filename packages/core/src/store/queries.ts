@@ -234,6 +234,7 @@ function toDetail(r: Row): ExchangeDetail {
     requestBody: body(r, 'rq_'),
     responseBody: body(r, 'rs_'),
     pushedBy: (r.pushed_by as number | null | undefined) ?? null,
+    upstreamUrl: (r.upstream_url as string | null | undefined) ?? null,
   };
 }
 

@@ -68,6 +68,8 @@ export interface ExchangeDetail extends ExchangeSummary {
   responseBody: StoredBody | null;
   /** HTTP/2 server push: the exchange of the stream whose PUSH_PROMISE opened this one. */
   pushedBy?: number | null;
+  /** Where hopscope sent the request when that is not `url` (the reverse proxy's upstream). */
+  upstreamUrl?: string | null;
 }
 
 export interface TlsLegDetail {

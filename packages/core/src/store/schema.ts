@@ -224,6 +224,7 @@ ALTER TABLE exchanges ADD COLUMN pushed_by INTEGER;
 const V4_LISTENER_MODES = `
 ALTER TABLE connections ADD COLUMN tunnel_via TEXT;
 ALTER TABLE connections ADD COLUMN proxy_user TEXT;
+ALTER TABLE exchanges ADD COLUMN upstream_url TEXT;
 `;
 
 /** In order; each one moves the file from `version - 1` to `version`. Never edit a shipped one. */

@@ -4,6 +4,9 @@ import { alpnLabel, durationOf, formatBytes, formatDateTime, formatMs, protocolL
 export function OverviewTab({ exchange, row }: { exchange: ExchangeDetailJson; row: ExchangeRow | undefined }) {
   const items: Array<[string, React.ReactNode]> = [
     ['URL', <span className="break">{exchange.url}</span>],
+    ...(exchange.upstreamUrl
+      ? ([['Sent upstream to', <span className="break">{exchange.upstreamUrl}</span>]] as Array<[string, React.ReactNode]>)
+      : []),
     ['Method', exchange.method],
     [
       'Status',
