@@ -183,6 +183,14 @@ describe('HTTPS proxy port', { timeout: 60_000 }, () => {
     assert.equal(b.conn.tunnel?.via, 'connect');
     assert.equal(b.conn.intercepted, true);
     assert.equal(b.conn.tls.upstream?.sni, 'site.test');
+    // The tunnel is a row of its own inside the TLS connection to the proxy, so the intercepted
+    // handshake (SNI site.test) does not overwrite the one with the proxy (no SNI: curl dialled an address).
+    assert.equal(b.conn.tls.client?.sni, 'site.test');
+    assert.ok(b.conn.parentId, 'nested in the connection to the proxy');
+    const outer = getConnection(proxy.db, b.conn.parentId!)!;
+    assert.deepEqual([outer.listener, outer.parentId, outer.tunnel], ['proxy-tls', null, null]);
+    assert.deepEqual([outer.tls.client?.sni, outer.tls.client?.alpn], [null, 'http/1.1']);
+    assert.match(outer.tls.client?.certificates[0]?.issuer ?? '', /hopscope CA/);
   });
 
   test('a client that does not trust the hopscope CA: the failed handshake is the client TLS leg of a proxy-tls connection', { timeout: 10_000 }, async () => {

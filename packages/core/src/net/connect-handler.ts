@@ -7,6 +7,7 @@ import { pairsFromRaw } from './hop-by-hop.js';
 import { parseAuthority } from './authority.js';
 import { describeUpstreamFailure, failureFromError, statusForFailure } from './failure.js';
 import { answerAndClose } from './plain-response.js';
+import type { ConnectionRecord } from './connection-registry.js';
 import type { ProxyContext } from './proxy-context.js';
 import { answerProxyAuthOnSocket, authorizeProxyRequest, clientKeepsAlive, redactProxyAuthorization } from './proxy-auth-gate.js';
 import { startTunnel, type TlsHandler } from './tunnel.js';
@@ -49,9 +50,10 @@ export function handleConnect(
     user = auth.user;
     headers = redactProxyAuthorization(headers);
   }
+  const tunnel = record.listener === 'proxy-tls' ? openNestedTunnel(ctx, record, socket) : record;
   ctx.bus.emit({
     kind: 'conn.tunnel',
-    connId: record.id,
+    connId: tunnel.id,
     host: target.host,
     port: target.port,
     via: 'connect',
@@ -60,17 +62,49 @@ export function handleConnect(
     headers,
   });
 
-  dialTunnelUpstream(ctx, record, target, () => socket.destroyed).then(
+  dialTunnelUpstream(ctx, tunnel, target, () => socket.destroyed).then(
     (dial) => {
       if (!dial) return;
       // A client that vanishes now takes the upstream with it (the relay takes over after detection).
       socket.write(ESTABLISHED);
-      startTunnel({ ctx, record, client: socket, server: dial.socket, target }, head, onTls);
+      startTunnel({ ctx, record: tunnel, client: socket, server: dial.socket, target }, head, onTls);
     },
     (err) => {
       const failure = failureFromError(err, 'internal');
-      record.error ??= failure;
+      tunnel.error ??= failure;
       answerAndClose(socket, statusForFailure(failure.reason), describeUpstreamFailure(failure, target.host, target.port));
     },
   );
+}
+
+/**
+ * On the HTTPS proxy port the connection's row holds the TLS handshake with hopscope itself; the
+ * tunnel gets a row of its own inside it (as an HTTP/2 CONNECT stream does), so that what happens
+ * in the tunnel, an intercepted handshake included, does not overwrite it.
+ */
+function openNestedTunnel(ctx: ProxyContext, parent: ConnectionRecord, socket: Socket): ConnectionRecord {
+  const record = ctx.registry.addNested(ctx.ids.nextConnId(), socket, parent.listener);
+  ctx.bus.emit({
+    kind: 'conn.opened',
+    connId: record.id,
+    parentId: parent.id,
+    listener: parent.listener,
+    clientAddress: socket.remoteAddress ?? '',
+    clientPort: socket.remotePort ?? 0,
+  });
+  const [readBefore, writtenBefore] = [socket.bytesRead, socket.bytesWritten];
+  socket.on('error', (err) => {
+    record.error ??= failureFromError(err, 'reset');
+  });
+  socket.once('close', () => {
+    ctx.registry.remove(record);
+    ctx.bus.emit({
+      kind: 'conn.closed',
+      connId: record.id,
+      bytesFromClient: socket.bytesRead - readBefore,
+      bytesFromServer: socket.bytesWritten - writtenBefore,
+      error: record.error,
+    });
+  });
+  return record;
 }

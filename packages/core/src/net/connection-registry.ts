@@ -7,6 +7,8 @@ import type { Failure } from '../capture/events.js';
 export interface ConnectionRecord {
   id: number;
   socket: Duplex;
+  /** The front door that accepted it (`proxy`, `proxy-tls`, `socks`, `reverse`). */
+  listener: string;
   /** The first failure seen on the connection, reported when it closes. */
   error: Failure | null;
   /** HTTP exchanges on the active path that have not finished yet. */
@@ -18,9 +20,15 @@ export class ConnectionRegistry {
   private readonly open = new Set<ConnectionRecord>();
   private idleWaiters: Array<() => void> = [];
 
-  add(id: number, socket: Duplex): ConnectionRecord {
-    const record: ConnectionRecord = { id, socket, error: null, inFlight: 0 };
+  add(id: number, socket: Duplex, listener: string): ConnectionRecord {
+    const record = this.addNested(id, socket, listener);
     this.bySocket.set(socket, record);
+    return record;
+  }
+
+  /** A connection nested in another one on the same socket (a tunnel inside the HTTPS proxy port's TLS): not found by socket. */
+  addNested(id: number, socket: Duplex, listener: string): ConnectionRecord {
+    const record: ConnectionRecord = { id, socket, listener, error: null, inFlight: 0 };
     this.open.add(record);
     return record;
   }

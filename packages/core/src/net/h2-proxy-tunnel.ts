@@ -80,7 +80,7 @@ function recordStreamTunnel(
   stream: http2.ServerHttp2Stream,
   tracker: TunnelTracker,
 ): { record: ConnectionRecord; upstream(socket: Socket): void } {
-  const record = ctx.registry.add(ctx.ids.nextConnId(), stream);
+  const record = ctx.registry.add(ctx.ids.nextConnId(), stream, 'proxy-tls');
   tracker.opened();
   ctx.bus.emit({ kind: 'conn.opened', connId: record.id, parentId: parent.id, listener: 'proxy-tls', clientAddress: client.address, clientPort: client.port });
   let fromClient = 0;

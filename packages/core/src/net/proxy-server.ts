@@ -92,7 +92,7 @@ export class ProxyServer {
    */
   recordConnection(socket: Socket, listener: string, parentId: number | null = null): ConnectionRecord {
     const { ctx } = this;
-    const record = ctx.registry.add(ctx.ids.nextConnId(), socket);
+    const record = ctx.registry.add(ctx.ids.nextConnId(), socket, listener);
     ctx.bus.emit({
       kind: 'conn.opened',
       connId: record.id,
