@@ -11,6 +11,9 @@ import http2 from 'node:http2';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { writeHar } from '../packages/core/src/export/har-writer.js';
+import type { HarEntry } from '../packages/core/src/export/har-types.js';
 import { getConnection, getExchange, listExchanges } from '../packages/core/src/store/queries.js';
 import type { ExchangeDetail } from '../packages/core/src/store/row-types.js';
 import { parseReverseRule } from '../packages/core/src/reverse/reverse-rules.js';
@@ -155,6 +158,14 @@ describe('reverse proxy over TLS: curl, both protocols, three kinds of backend',
     const conn = getConnection(s.proxy.db, ex.connectionId)!;
     assert.equal(conn.tls.client?.sni, 'site.test');
     assert.deepEqual(conn.tls.client?.certificates[0]?.sans, ['DNS:site.test']);
+    // A HAR export says which front door it came through and where it went.
+    const out = new PassThrough();
+    const text = (async () => Buffer.concat(await out.toArray()).toString())();
+    await writeHar(s.proxy.db, out, { predicate: (e) => e.id === ex.id });
+    out.end();
+    const [entry] = (JSON.parse(await text) as { log: { entries: HarEntry[] } }).log.entries;
+    assert.deepEqual([entry._listener, entry._upstreamUrl, entry._protocols.upstream], ['reverse', ex.upstreamUrl, 'h2']);
+    assert.match(entry._upstreamUrl ?? '', /^https:\/\/127\.0\.0\.1:\d+\/h1\/by-host$/, 'the path kept, the origin the rule\'s');
   });
 
   test('a large body streams both ways (curl --http2 to HTTP/1.1, curl --http1.1 to h2 and h2c), checked by hash', async () => {

@@ -254,7 +254,9 @@ describe('HAR entries', { timeout: 10_000 }, () => {
       { kind: 'conn.closed', connId, bytesFromClient: 10, bytesFromServer: 20, error: { reason: 'reset', message: 'socket hang up', code: 'ECONNRESET' } },
     ]);
     const [e] = (await exportHar(db)).entries;
-    assert.deepEqual(e._tunnel, { host: 'site.test', port: 443, intercepted: true });
+    assert.deepEqual(e._tunnel, { host: 'site.test', port: 443, via: 'connect', intercepted: true });
+    assert.equal(e._listener, 'proxy');
+    assert.equal(e._upstreamUrl, null, 'only the reverse proxy sends a request elsewhere than its URL');
     assert.equal(e.serverIPAddress, '127.0.0.9', 'the tunnel upstream when the exchange has none of its own');
     assert.deepEqual(e._tls.upstream, {
       sni: 'site.test', alpnOffered: ['h2', 'http/1.1'], alpn: 'http/1.1', version: 'TLSv1.3', cipher: 'TLS_AES_128_GCM_SHA256',

@@ -52,7 +52,9 @@ export function toHarEntry(ex: ExchangeDetail, ctx: HarEntryContext): HarEntry {
     _streamId: ex.streamId,
     _state: ex.state,
     _protocols: { client: ex.protocol, upstream: ex.responseProtocol },
-    _tunnel: conn?.tunnel ? { host: conn.tunnel.host, port: conn.tunnel.port, intercepted: conn.intercepted } : null,
+    _listener: conn?.listener ?? null,
+    _tunnel: conn?.tunnel ? { host: conn.tunnel.host, port: conn.tunnel.port, via: conn.tunnel.via, intercepted: conn.intercepted } : null,
+    _upstreamUrl: ex.upstreamUrl ?? null,
     _tls: { client: tlsLeg(conn?.tls.client ?? null), upstream: tlsLeg(conn?.tls.upstream ?? null) },
     _errors: errors(ex, conn),
   };

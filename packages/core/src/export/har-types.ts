@@ -1,6 +1,6 @@
 // HAR 1.2 (http://www.softwareishard.com/blog/har-12-spec/) as hopscope writes it, with its own
 // `_`-prefixed extras. docs/har.md documents the extras; keep the two together.
-import type { CertificateInfo, FailureReason, HttpProtocol, Side } from '../capture/events.js';
+import type { CertificateInfo, FailureReason, HttpProtocol, Side, TunnelVia } from '../capture/events.js';
 import type { ExchangeState } from '../store/row-types.js';
 
 export interface HarNameValue {
@@ -149,7 +149,11 @@ export interface HarEntry {
   _streamId: number | null;
   _state: ExchangeState;
   _protocols: { client: HttpProtocol; upstream: HttpProtocol | null };
-  _tunnel: { host: string; port: number; intercepted: boolean | null } | null;
+  /** The front door the connection came through (`proxy`, `proxy-tls`, `socks`, `reverse`). */
+  _listener: string | null;
+  _tunnel: { host: string; port: number; via: TunnelVia; intercepted: boolean | null } | null;
+  /** Where hopscope sent the request when that is not the request's URL (the reverse proxy). */
+  _upstreamUrl: string | null;
   _tls: { client: HarTlsLeg | null; upstream: HarTlsLeg | null };
   _errors: HarError[];
   _resourceType?: 'websocket';
