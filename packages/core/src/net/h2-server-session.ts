@@ -15,9 +15,7 @@ export function startServerSession(
   record: ConnectionRecord,
   sessions: Set<http2.ServerHttp2Session>,
 ): http2.ServerHttp2Session | null {
-  // Node clears this itself only on sockets a tls.Server accepted; while it is true an
-  // Http2Session waits for a 'secureConnect' that a server-side socket never emits.
-  if ('encrypted' in socket) (socket as { secureConnecting?: boolean }).secureConnecting = false;
+  markHandshakeDone(socket);
   let session: http2.ServerHttp2Session | undefined;
   const take = (s: http2.ServerHttp2Session) => (session = s);
   server.once('session', take);
@@ -35,4 +33,12 @@ export function startServerSession(
   });
   started.once('close', () => sessions.delete(started));
   return started;
+}
+
+/**
+ * Node clears `secureConnecting` only on sockets a tls.Server accepted; while it is true an
+ * Http2Session started on a server-side TLS socket waits for a 'secureConnect' that never comes.
+ */
+export function markHandshakeDone(socket: Duplex): void {
+  if ('encrypted' in socket) (socket as { secureConnecting?: boolean }).secureConnecting = false;
 }

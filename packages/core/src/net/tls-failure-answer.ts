@@ -5,6 +5,7 @@ import http2 from 'node:http2';
 import type tls from 'node:tls';
 import type { Failure } from '../capture/events.js';
 import { describeUpstreamFailure, statusForFailure } from './failure.js';
+import { markHandshakeDone } from './h2-server-session.js';
 
 export function answerTlsFailure(client: tls.TLSSocket, failure: Failure, host: string, port: number): void {
   const status = statusForFailure(failure.reason);
@@ -16,9 +17,7 @@ export function answerTlsFailure(client: tls.TLSSocket, failure: Failure, host: 
       stream.end(body);
     });
     server.on('sessionError', () => client.destroy());
-    // Node clears this only on sockets a tls.Server accepted; while it is true an Http2Session
-    // waits for a 'secureConnect' that a server-side socket never emits.
-    (client as { secureConnecting?: boolean }).secureConnecting = false;
+    markHandshakeDone(client);
     server.emit('connection', client);
     return;
   }

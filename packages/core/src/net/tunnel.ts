@@ -46,10 +46,16 @@ export function startTunnel(tunnel: Tunnel, head: Buffer, onTls?: TlsHandler): v
   // hold the decision forever: after the header timeout the tunnel is relayed as it is.
   let stalled: NodeJS.Timeout | null = null;
 
-  const finish = (protocol: DetectedProtocol, hello: ClientHelloInfo | null) => {
-    if (done) return;
+  /** Ends detection once: false when it had ended already. */
+  const settle = (): boolean => {
+    if (done) return false;
     done = true;
     if (stalled) clearTimeout(stalled);
+    return true;
+  };
+
+  const finish = (protocol: DetectedProtocol, hello: ClientHelloInfo | null) => {
+    if (!settle()) return;
     client.pause();
     server.pause();
     client.removeListener('data', onClientData);
@@ -131,9 +137,7 @@ export function startTunnel(tunnel: Tunnel, head: Buffer, onTls?: TlsHandler): v
     tunnel.record.error ??= failureFromError(err, 'reset');
   }
   function onEarlyClose() {
-    if (done) return;
-    done = true;
-    if (stalled) clearTimeout(stalled);
+    if (!settle()) return;
     client.destroy();
     server.destroy();
   }
