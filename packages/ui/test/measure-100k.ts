@@ -34,12 +34,8 @@ for (let i = 0; i < N; i++) {
     await new Promise((r) => setImmediate(r));
   }
 }
-hopscope.flush();
-// The store may write from a worker: wait until every exchange is committed.
-while ((hopscope.db.prepare('SELECT count(*) AS n FROM exchanges').get() as { n: number }).n < N) {
-  hopscope.flush();
-  await new Promise((r) => setTimeout(r, 100));
-}
+// The store may write from a worker: flush() resolves once everything queued is committed.
+await hopscope.flush();
 console.log(`captured ${N} exchanges in ${(performance.now() - t).toFixed(0)} ms`);
 
 const inspector = await startInspector({ db: hopscope.db, sink: hopscope.sink, host: '127.0.0.1', port: 0, proxyUrl: hopscope.proxyUrl });
