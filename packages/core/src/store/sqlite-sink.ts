@@ -57,6 +57,8 @@ interface OpenExchange {
 const MiB = 1024 * 1024;
 /** Queued body bytes that trigger an early flush. */
 const EARLY_FLUSH_BODY_BYTES = 8 * MiB;
+/** A write failure is reported at most this often (ms). */
+const REPORT_QUIET_MS = 60_000;
 
 export class SqliteSink {
   private readonly bodyCap: number;
@@ -78,6 +80,7 @@ export class SqliteSink {
   private flushing = false;
   private closed = false;
   private errorReported = false;
+  private lastReportAt = -Infinity;
   private writer: BatchWriter | null = null;
   private readonly remote: RemoteWriter | null;
   private readonly h2Frames: H2FrameBudget;
@@ -285,6 +288,11 @@ export class SqliteSink {
   private report(err: unknown): void {
     if (this.errorReported) return;
     this.errorReported = true;
+    // A nearly full disk lets a small batch through now and then: a new streak right after one
+    // that was reported is the same trouble, not news.
+    const now = performance.now();
+    if (now - this.lastReportAt < REPORT_QUIET_MS) return;
+    this.lastReportAt = now;
     const error = err instanceof Error ? err : new Error(String(err));
     try {
       this.onError(error);
