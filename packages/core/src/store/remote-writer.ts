@@ -3,7 +3,7 @@
 // thread that forwards traffic. Results come back in order.
 import { Worker } from 'node:worker_threads';
 import type { QueueItem, Touched } from './batch-writer.js';
-import { packWsMessage } from './ws-writer.js';
+import { encodeBatch } from './batch-codec.js';
 
 export interface RemoteResult {
   touched: Touched | null;
@@ -36,22 +36,9 @@ export class RemoteWriter {
 
   write(batch: QueueItem[]): Promise<RemoteResult> {
     const id = this.nextId++;
-    const transfer: ArrayBuffer[] = [];
-    const items = batch.map((item) => {
-      if (item.kind === 'ws.message') return packWsMessage(item);
-      if (item.kind !== 'body.write' || item.chunks.length === 0) return item;
-      // One buffer of its own per body, moved (not copied) to the worker.
-      const data = new Uint8Array(new ArrayBuffer(item.stored));
-      let offset = 0;
-      for (const chunk of item.chunks) {
-        data.set(chunk, offset);
-        offset += chunk.byteLength;
-      }
-      transfer.push(data.buffer);
-      return { ...item, chunks: [data] };
-    });
+    const encoded = encodeBatch(batch);
     const result = new Promise<RemoteResult>((resolve) => this.waiting.set(id, resolve));
-    this.worker.postMessage({ id, batch: items }, transfer);
+    this.worker.postMessage({ id, batch: encoded }, [encoded.bytes]);
     this.last = result;
     return result;
   }
