@@ -279,6 +279,54 @@ describe('LeafMinter context cache', { timeout: 30_000 }, () => {
   });
 });
 
+describe('LeafMinter certificate info and keyed contexts', { timeout: 30_000 }, () => {
+  test('what the capture records about a leaf is what X509Certificate and the TLS socket read from it', bounded, async () => {
+    const m = new LeafMinter(testCa.ca);
+    const hosts = ['info.test', 'Deep.Sub.Info.Test.', 'x'.repeat(70) + '.test', '127.0.0.1', '[::1]'];
+    for (const host of hosts) {
+      const info = m.certificateInfoFor(host);
+      assert.deepEqual(info, certificateInfo(new X509Certificate(m.leafFor(host).certDer)), host);
+    }
+    // And what a handshake really presents (the context came from the pool of keyed contexts).
+    const seen: string[] = [];
+    const server = tls.createServer({ SNICallback: m.sniCallback('fallback.test') }, (socket) => {
+      seen.push(localCertificateInfo(socket)[0].fingerprint256);
+      socket.end('hi');
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const port = (server.address() as AddressInfo).port;
+      for (const servername of ['one.test', 'two.test', 'three.test', 'four.test', 'five.test', 'six.test']) {
+        const r = await connect({ host: '127.0.0.1', port, servername, ca: testCa.caPem });
+        assert.ok(r.socket.authorized, `${servername}: ${String(r.socket.authorizationError)}`);
+        assert.equal(r.socket.getPeerX509Certificate()?.checkHost(servername), servername);
+        assert.equal(seen.at(-1), m.certificateInfoFor(servername).fingerprint256);
+      }
+    } finally {
+      server.close();
+    }
+  });
+
+  test('an upstream chain reads the same on every connection (issuers are described once)', bounded, async () => {
+    const { server, port } = await startServer({ SNICallback: testCa.minter.sniCallback('chain.test') });
+    try {
+      const chains = [];
+      for (let i = 0; i < 3; i++) {
+        const { socket } = await connect({ host: '127.0.0.1', port, servername: `chain${i}.test`, ca: testCa.caPem });
+        chains.push(chainInfo(socket));
+      }
+      for (const [i, chain] of chains.entries()) {
+        assert.equal(chain.length, 2, 'leaf and CA');
+        assert.deepEqual(chain[0].sans, [`DNS:chain${i}.test`]);
+        assert.deepEqual(chain[1], certificateInfo(new X509Certificate(testCa.caPem)));
+      }
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe('cert-info', { timeout: 30_000 }, () => {
   test('splitSans keeps quoted entries whole', bounded, () => {
     assert.deepEqual(splitSans('DNS:a.test, IP Address:127.0.0.1'), ['DNS:a.test', 'IP Address:127.0.0.1']);

@@ -6,6 +6,9 @@ import type { CertificateInfo } from '../capture/events.js';
 
 /** Longest chain walked; real ones are 2–4 certificates. */
 const MAX_CHAIN = 16;
+/** Issuer certificates described so far, by SHA-256 fingerprint (most recently used last). */
+const issuers = new Map<string, CertificateInfo>();
+const MAX_ISSUERS = 256;
 
 export function certificateInfo(cert: PeerCertificate | X509Certificate): CertificateInfo {
   const x509 = cert instanceof X509Certificate ? cert : fromPeer(cert);
@@ -20,18 +23,35 @@ export function certificateInfo(cert: PeerCertificate | X509Certificate): Certif
   };
 }
 
-/** The chain the peer presented, leaf first, up to where an issuer link points back at itself. */
+/**
+ * The chain the peer presented, leaf first, up to where an issuer link points back at itself.
+ * Issuers (intermediates, roots) are shared by many hosts: each is described once.
+ */
 export function chainInfo(socket: TLSSocket): CertificateInfo[] {
   const chain: CertificateInfo[] = [];
   const seen = new Set<PeerCertificate>();
   let cert: PeerCertificate | undefined = socket.getPeerCertificate(true);
   while (cert?.raw && !seen.has(cert) && chain.length < MAX_CHAIN) {
     seen.add(cert);
-    chain.push(certificateInfo(cert));
+    chain.push(chain.length === 0 ? certificateInfo(cert) : issuerInfo(cert));
     const issuer: PeerCertificate | undefined = (cert as { issuerCertificate?: PeerCertificate }).issuerCertificate;
     cert = issuer === cert ? undefined : issuer;
   }
   return chain;
+}
+
+function issuerInfo(cert: PeerCertificate): CertificateInfo {
+  const key = cert.fingerprint256;
+  const known = issuers.get(key);
+  if (known) {
+    issuers.delete(key);
+    issuers.set(key, known);
+    return known;
+  }
+  const info = certificateInfo(cert);
+  issuers.set(key, info);
+  if (issuers.size > MAX_ISSUERS) issuers.delete(issuers.keys().next().value as string);
+  return info;
 }
 
 /** The certificate this side presented (for the client leg: hopscope's leaf), or [] if none. */

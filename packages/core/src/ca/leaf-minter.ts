@@ -5,13 +5,17 @@
 // costs a few hundredths of what an RSA-2048 one does. forge cannot hold an EC public key, so
 // it lays out the TBSCertificate around a placeholder and the EC SubjectPublicKeyInfo is
 // swapped in before signing.
-import { createPrivateKey, generateKeyPairSync, sign } from 'node:crypto';
+import { X509Certificate, createPrivateKey, generateKeyPairSync, sign } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import tls from 'node:tls';
 import forge from 'node-forge';
 import { randomSerialHex } from './ca-store.js';
 import type { CaMaterial } from './ca-store.js';
+import type { CertificateInfo } from '../capture/events.js';
+import { certificateInfo } from './cert-info.js';
+import { KeyedContextPool } from './keyed-context-pool.js';
+import { leafCertificateInfo } from './leaf-info.js';
 
 const { pki, asn1 } = forge;
 
@@ -38,6 +42,10 @@ const getTBSCertificate = (pki as unknown as { getTBSCertificate(c: forge.pki.Ce
 export interface MintedLeaf {
   /** The normalised host the certificate is for (lower case, no brackets or trailing dot). */
   host: string;
+  /** Whether `host` is an IP address (the SAN is an iPAddress, not a dNSName). */
+  ip: boolean;
+  /** As the capture writes names: `O=hopscope, CN=host`. */
+  subject: string;
   certPem: string;
   /** The minter's leaf key: the same for every host of one minter. */
   keyPem: string;
@@ -68,6 +76,8 @@ export interface LeafMinterStats {
 interface CacheEntry {
   context: tls.SecureContext;
   leaf: MintedLeaf;
+  /** What the capture records about the leaf. */
+  info: CertificateInfo;
   expiresAt: number;
 }
 
@@ -89,7 +99,9 @@ export class LeafMinter {
   private readonly leafSpki: forge.asn1.Asn1;
   private readonly cacheSize: number;
   private readonly includeCaInChain: boolean;
-  private readonly contextOptions: tls.SecureContextOptions;
+  private readonly contexts: KeyedContextPool;
+  /** The CA's subject as the capture writes names: the issuer of every leaf. */
+  private readonly caName: string;
   private readonly now: () => number;
   private readonly cache = new Map<string, CacheEntry>();
 
@@ -115,7 +127,8 @@ export class LeafMinter {
 
     this.cacheSize = Math.max(1, options.cacheSize ?? 1000);
     this.includeCaInChain = options.includeCaInChain ?? true;
-    this.contextOptions = options.secureContextOptions ?? {};
+    this.contexts = new KeyedContextPool({ ...options.secureContextOptions, key: this.keyPem });
+    this.caName = certificateInfo(new X509Certificate(ca.certPem)).subject;
     this.now = options.now ?? Date.now;
   }
 
@@ -159,6 +172,8 @@ export class LeafMinter {
     this.stats.mints++;
     return {
       host: parsed.name,
+      ip: parsed.ip,
+      subject: subject.map((field) => `${field.shortName}=${String(field.value)}`).join(', '),
       certPem: toPem(certDer),
       keyPem: this.keyPem,
       certDer,
@@ -176,6 +191,11 @@ export class LeafMinter {
   /** The certificate behind `secureContextFor(host)` (what the client will be shown). */
   leafFor(host: string): MintedLeaf {
     return this.entryFor(host).leaf;
+  }
+
+  /** What the capture records about the certificate behind `secureContextFor(host)`. */
+  certificateInfoFor(host: string): CertificateInfo {
+    return this.entryFor(host).info;
   }
 
   /**
@@ -212,12 +232,8 @@ export class LeafMinter {
     }
     this.cache.delete(key);
     const leaf = this.mint(key);
-    const context = tls.createSecureContext({
-      ...this.contextOptions,
-      cert: this.includeCaInChain ? leaf.certPem + this.caPem : leaf.certPem,
-      key: leaf.keyPem,
-    });
-    const entry: CacheEntry = { context, leaf, expiresAt: leaf.notAfter.getTime() - EXPIRY_MARGIN_MS };
+    const context = this.contexts.take(this.includeCaInChain ? leaf.certPem + this.caPem : leaf.certPem);
+    const entry: CacheEntry = { context, leaf, info: leafCertificateInfo(leaf, this.caName), expiresAt: leaf.notAfter.getTime() - EXPIRY_MARGIN_MS };
     this.cache.set(key, entry);
     while (this.cache.size > this.cacheSize) {
       this.cache.delete(this.cache.keys().next().value as string);

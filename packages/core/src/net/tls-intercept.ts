@@ -4,9 +4,9 @@
 // and the relay carries the plaintext unchanged past the taps.
 import tls from 'node:tls';
 import { isIP } from 'node:net';
-import type { ClientHelloInfo, Failure, TlsLeg } from '../capture/events.js';
+import type { CertificateInfo, ClientHelloInfo, Failure, TlsLeg } from '../capture/events.js';
 import { nowMs } from '../capture/clock.js';
-import { chainInfo, localCertificateInfo } from '../ca/cert-info.js';
+import { chainInfo } from '../ca/cert-info.js';
 import { failureFromError, upstreamTlsFailure } from './failure.js';
 import { answerTlsFailure } from './tls-failure-answer.js';
 import { emitDetected, relayWithTap, type TlsHandler, type Tunnel } from './tunnel.js';
@@ -81,7 +81,7 @@ function intercept(interception: Interception, tunnel: Tunnel, hello: ClientHell
     const alpn = upstream.alpnProtocol || null;
     if (!client) startClient(alpn ? [alpn] : undefined);
     // Recorded after the client handshake is under way: describing the chain is not urgent.
-    emitTls(tunnel, 'upstream', upstream, hello.sni, hello.alpn, started);
+    emitTls(tunnel, 'upstream', upstream, chainInfo(upstream), hello.sni, hello.alpn, started);
     proceed();
   });
 
@@ -142,7 +142,7 @@ function acceptClient(
     secure = true;
     const handshakeMs = nowMs() - started;
     onSecure(); // the relay first; describing the leg is not urgent (no data flows before the next I/O turn)
-    emitTls(tunnel, 'client', client, hello.sni, hello.alpn, started, handshakeMs);
+    emitTls(tunnel, 'client', client, [interception.minter.certificateInfoFor(host)], hello.sni, hello.alpn, started, handshakeMs);
   });
   client.on('error', (err) => {
     if (secure) return; // after the handshake the relay reports errors
@@ -167,6 +167,7 @@ function emitTls(
   tunnel: Tunnel,
   leg: TlsLeg,
   socket: tls.TLSSocket,
+  certificates: CertificateInfo[],
   sni: string | null,
   alpnOffered: string[],
   started: number,
@@ -183,7 +184,7 @@ function emitTls(
     version: socket.getProtocol() ?? '',
     cipher: cipher?.standardName ?? cipher?.name ?? '',
     handshakeMs,
-    certificates: leg === 'upstream' ? chainInfo(socket) : localCertificateInfo(socket),
+    certificates,
   });
 }
 
