@@ -3,8 +3,7 @@
 // absolute-form Upgrade, wss:// intercepted) against direct, and the proxy's memory per idle
 // WebSocket (RSS of a fresh proxy before and after 2,000 are held open).
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import type { Load } from './processes.js';
+import { rssMiB, type Load } from './processes.js';
 
 export interface WsBenchContext {
   seconds: number;
@@ -12,16 +11,12 @@ export interface WsBenchContext {
   proxyPort: number;
   startNode(args: string[]): Promise<{ child: ChildProcess; firstLine: string }>;
   startProxy(name: string, extra?: string[]): Promise<{ child: ChildProcess; port: number }>;
-  report(name: string, direct: Load, proxied: Load, unit?: 'rps' | 'mbps'): void;
+  /** Runs both loads in alternating rounds and reports the medians (run.ts). */
+  compare(name: string, direct: () => Promise<Load>, proxied: () => Promise<Load>, unit?: 'rps' | 'mbps'): Promise<void>;
   progress(text: string): void;
 }
 
 const IDLE_SOCKETS = 2000;
-
-function rssMiB(pid: number): number {
-  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-  return Number(kb) / 1024;
-}
 
 /** Runs the WebSocket scenarios; returns lines to print under the table. */
 export async function runWsBench(b: WsBenchContext): Promise<string[]> {
@@ -32,15 +27,11 @@ export async function runWsBench(b: WsBenchContext): Promise<string[]> {
   const load = async (url: string, connections: number, size: number, path: string, proxy = '-'): Promise<Load> =>
     JSON.parse((await b.startNode(['bench/ws-load.ts', 'roundtrip', url, String(b.seconds), String(connections), String(size), path, proxy])).firstLine) as Load;
 
-  b.progress('WebSocket 32 B round trips: ws:// direct, in a CONNECT tunnel, absolute-form; wss:// direct, intercepted');
-  const smallDirect = await load(ws, 16, 32, 'direct');
-  b.report('WS 32 B round trips, ws:// in CONNECT', smallDirect, await load(ws, 16, 32, 'connect', via));
-  b.report('WS 32 B round trips, ws:// absolute-form', smallDirect, await load(ws, 16, 32, 'absolute-form', via));
-  b.report('WS 32 B round trips, wss:// intercepted', await load(wss, 16, 32, 'direct'), await load(wss, 16, 32, 'connect', via));
-
-  b.progress('WebSocket 64 KiB messages: ws:// direct, in a CONNECT tunnel; wss:// direct, intercepted');
-  b.report('WS 64 KiB echo MB/s, ws:// in CONNECT', await load(ws, 4, 65536, 'direct'), await load(ws, 4, 65536, 'connect', via), 'mbps');
-  b.report('WS 64 KiB echo MB/s, wss:// intercepted', await load(wss, 4, 65536, 'direct'), await load(wss, 4, 65536, 'connect', via), 'mbps');
+  await b.compare('WS 32 B round trips, ws:// in CONNECT', () => load(ws, 16, 32, 'direct'), () => load(ws, 16, 32, 'connect', via));
+  await b.compare('WS 32 B round trips, ws:// absolute-form', () => load(ws, 16, 32, 'direct'), () => load(ws, 16, 32, 'absolute-form', via));
+  await b.compare('WS 32 B round trips, wss:// intercepted', () => load(wss, 16, 32, 'direct'), () => load(wss, 16, 32, 'connect', via));
+  await b.compare('WS 64 KiB echo MB/s, ws:// in CONNECT', () => load(ws, 4, 65536, 'direct'), () => load(ws, 4, 65536, 'connect', via), 'mbps');
+  await b.compare('WS 64 KiB echo MB/s, wss:// intercepted', () => load(wss, 4, 65536, 'direct'), () => load(wss, 4, 65536, 'connect', via), 'mbps');
 
   const notes: string[] = [];
   for (const [name, url] of [['ws:// in CONNECT', ws], ['wss:// intercepted', wss]] as const) {
