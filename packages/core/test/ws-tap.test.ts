@@ -184,6 +184,24 @@ describe('WebSocket tap', { timeout: 10_000 }, () => {
     for (let i = 0; i < 10; i++) assert.deepEqual(await run((b) => randomChunks(b, random, 1 + i)), expected, `random run ${i}`);
   });
 
+  test('who closed first follows the wire, even when the other side comes back from its inflater sooner', async () => {
+    const responseHeaders: HeaderList = [...RESPONSE, ['Sec-WebSocket-Extensions', 'permessage-deflate']];
+    // The client's inflater is busy with a large message when both close frames arrive.
+    const big = zlib.deflateRawSync(Buffer.alloc(8 << 20, 0x61), { finishFlush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4);
+    const t = newTap({ requestHeaders: DEFLATE_OFFER, responseHeaders, maxDecodedSize: 16 << 20, maxInflateRatio: 1e6 });
+    play(t.tap, [
+      ['client', client({ opcode: 1, rsv1: true, payload: big })],
+      ['client', client({ opcode: 8, payload: closePayload(1000, 'client first') })],
+      ['server', encodeFrame({ opcode: 8, payload: closePayload(1000, 'server echo') })],
+      ['end', 'client'],
+      ['end', 'server'],
+      ['close', null],
+    ]);
+    await t.closed;
+    const closed = t.events.find((e) => e.kind === 'ws.closed');
+    assert.deepEqual(closed && [closed.closedBy, closed.closeReason, closed.clean], ['client', 'client first', true]);
+  });
+
   test('a protocol error is reported once; the tap counts bytes only from then on', () => {
     const t = newTap();
     play(t.tap, [

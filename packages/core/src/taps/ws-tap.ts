@@ -236,6 +236,12 @@ export class WsTap implements Tap {
   }
 
   private onWireMessage(dir: Direction, wire: WsWireMessage, index: number, time: number, headers: WsFrameHeader[], unfinished: boolean): void {
+    if (wire.name === 'close' && !this.firstClose) {
+      // Who closed first is a matter of wire order, and the two sides may come back from their
+      // inflaters in either order. A control frame is never compressed: read it now.
+      const close = describeMessage(wire).close;
+      if (close) this.firstClose = { side: dir.side, code: close.code, reason: close.reason };
+    }
     if (!dir.inflater) return this.emitMessage(dir, describeMessage(wire), index, time, headers);
     // Everything goes through the inflater once deflate is on, so order never changes.
     dir.pending.push({ index, time, headers, unfinished });
