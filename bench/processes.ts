@@ -70,7 +70,7 @@ export function buildHopscope(): void {
 export async function startProxy(name: string, extra: string[] = []): Promise<{ child: ChildProcess; port: number }> {
   const { child, firstLine } = await startNode([
     'packages/core/dist/cli/main.js', 'start', '--listen', '127.0.0.1:0', '--no-ui', '--db', join(work, `${name}.sqlite`),
-    '--resolve', '*.test=127.0.0.1', '--ca-dir', join(work, 'ca'), '--upstream-ca', join(root, 'test/fixtures/upstream-ca.pem'),
+    '--resolve', '*.test=127.0.0.1', '--ca-dir', caDir, '--upstream-ca', join(root, 'test/fixtures/upstream-ca.pem'),
     '--quiet', ...extra,
   ], { tsx: false });
   const port = Number(/:(\d+)$/.exec(firstLine)?.[1]);
@@ -78,8 +78,9 @@ export async function startProxy(name: string, extra: string[] = []): Promise<{ 
   return { child, port };
 }
 
-/** hopscope's CA, for load generators that go through an intercepting proxy. */
-export const hopscopeCaPath = join(work, 'ca', 'ca.pem');
+/** The CA folder every proxy of a run shares, and its certificate (load generators trust it). */
+export const caDir = join(work, 'ca');
+export const hopscopeCaPath = join(caDir, 'ca.pem');
 
 export function peakRssMiB(pid: number): number {
   return statusKiB(pid, 'VmHWM') / 1024;

@@ -3,7 +3,7 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { runWsBench } from './ws-bench.js';
-import { buildHopscope, cleanUp, hopscopeCaPath, peakRssMiB, progress, root, startNode, startProxy, type Load } from './processes.js';
+import { buildHopscope, caDir, cleanUp, hopscopeCaPath, peakRssMiB, progress, root, startNode, startProxy, type Load } from './processes.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = 16;
@@ -120,6 +120,10 @@ async function main(): Promise<void> {
   buildHopscope();
   progress(`${SECONDS} s per run, ${ROUNDS} rounds per figure (medians), ${CONCURRENCY} connections, capture on (SQLite file)`);
   const upstream = JSON.parse((await startNode(['bench/upstream-server.ts'])).firstLine) as { http: number; https: number };
+  // The CA exists before any proxy starts, as it does for everyone but a first-time user.
+  if (spawnSync(process.execPath, ['packages/core/dist/cli/main.js', 'ca', '--ca-dir', caDir], { cwd: root, stdio: 'ignore' }).status !== 0) {
+    throw new Error('hopscope ca failed');
+  }
   // One proxy per kind of work, so each peak RSS below belongs to one scenario group.
   const peaks: Array<[string, ChildProcess]> = [];
   const proxyFor = async (name: string, label: string, extra: string[] = []) => {

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { oid, time, tlv, SEQUENCE, readElement, children } from '../src/ca/der.js';
-import { ipBytes } from '../src/ca/leaf-tbs.js';
+import { ipBytes, subjectKeyIdOf } from '../src/ca/leaf-tbs.js';
 
 test('object identifiers, including arcs past 127', () => {
   assert.equal(oid('2.5.29.17').toString('hex'), '0603551d11');
@@ -44,4 +44,25 @@ test('OpenSSL reads the encodings back', () => {
   const out = execFileSync('openssl', ['asn1parse', '-inform', 'DER'], { input: der, encoding: 'utf8' });
   assert.match(out, /X509v3 Subject Alternative Name/);
   assert.match(out, /GENERALIZEDTIME\s+:20500601120000Z/);
+});
+
+test("a CA's key id: its subjectKeyIdentifier, else the SHA-1 of its key bits (what forge and OpenSSL compute)", async () => {
+  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { X509Certificate } = await import('node:crypto');
+  const forge = (await import('node-forge')).default;
+  const dir = mkdtempSync(join(tmpdir(), 'hopscope-ski-'));
+  try {
+    for (const ski of ['hash', 'none']) {
+      const pem = join(dir, `${ski}.pem`);
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', pem, '-subj', '/CN=ski test',
+        '-days', '1', '-addext', `subjectKeyIdentifier=${ski}`, '-addext', 'basicConstraints=critical,CA:true'], { stdio: 'ignore' });
+      const der = Buffer.from(new X509Certificate(readFileSync(pem)).raw);
+      const expected = forge.pki.certificateFromPem(readFileSync(pem, 'utf8')).generateSubjectKeyIdentifier().toHex();
+      assert.equal(subjectKeyIdOf(der).toString('hex'), expected, ski);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -5,9 +5,8 @@ import type { KeyObject } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import forge from 'node-forge';
+import type forgeModule from 'node-forge';
 
-const { pki, md } = forge;
 const generateKeyPairAsync = promisify(generateKeyPair);
 
 export const CA_CERT_FILE = 'ca.pem';
@@ -164,6 +163,9 @@ async function buildCa(): Promise<{ certPem: string; certDer: Buffer; keyPem: st
   const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const pubPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
 
+  // forge is loaded only here, once per install: a start with an existing CA never needs it (~10 MiB).
+  const forge = ((await import('node-forge')) as { default: typeof forgeModule }).default;
+  const { pki, md } = forge;
   const cert = pki.createCertificate();
   cert.publicKey = pki.publicKeyFromPem(pubPem);
   cert.serialNumber = randomSerialHex();
@@ -171,8 +173,8 @@ async function buildCa(): Promise<{ certPem: string; certDer: Buffer; keyPem: st
   cert.validity.notBefore = new Date(now - DAY_MS);
   cert.validity.notAfter = new Date(now + CA_VALIDITY_DAYS * DAY_MS);
   // @types/node-forge types valueTagClass as a Class; forge actually wants the string Type here.
-  const utf8 = forge.asn1.Type.UTF8 as unknown as forge.asn1.Class;
-  const name: forge.pki.CertificateField[] = [
+  const utf8 = forge.asn1.Type.UTF8 as unknown as forgeModule.asn1.Class;
+  const name: forgeModule.pki.CertificateField[] = [
     { shortName: 'O', value: 'hopscope', valueTagClass: utf8 },
     { shortName: 'CN', value: `hopscope CA ${randomBytes(3).toString('hex')}`, valueTagClass: utf8 },
   ];

@@ -7,17 +7,15 @@ import { X509Certificate, createPrivateKey, generateKeyPairSync, sign } from 'no
 import type { KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import tls from 'node:tls';
-import forge from 'node-forge';
 import { randomSerialHex } from './ca-store.js';
 import { BIT_STRING, SEQUENCE, tlv } from './der.js';
-import { LeafTbs, SHA256_WITH_RSA_ALG_ID } from './leaf-tbs.js';
+import { LeafTbs, SHA256_WITH_RSA_ALG_ID, subjectKeyIdOf } from './leaf-tbs.js';
 import type { CaMaterial } from './ca-store.js';
 import type { CertificateInfo } from '../capture/events.js';
 import { certificateInfo } from './cert-info.js';
 import { KeyedContextPool } from './keyed-context-pool.js';
 import { leafCertificateInfo } from './leaf-info.js';
 
-const { pki } = forge;
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Browsers reject leaves valid for more than 398 days; 396 ahead plus one backdated day stays under. */
@@ -96,23 +94,19 @@ export class LeafMinter {
     if (this.caKey.asymmetricKeyType !== 'rsa') {
       throw new TypeError(`LeafMinter: the CA key must be RSA, got ${this.caKey.asymmetricKeyType}`);
     }
-    const caCert = pki.certificateFromPem(ca.certPem);
-    const ski = caCert.getExtension('subjectKeyIdentifier') as { subjectKeyIdentifier?: string } | null;
-    const caKeyId = ski?.subjectKeyIdentifier
-      ? Buffer.from(ski.subjectKeyIdentifier, 'hex')
-      : Buffer.from(caCert.generateSubjectKeyIdentifier().getBytes(), 'binary');
-    this.caNotAfter = caCert.validity.notAfter.getTime();
+    const caCert = new X509Certificate(ca.certPem);
+    this.caNotAfter = Date.parse(caCert.validTo);
 
     // One leaf key per minter: a per-host key buys nothing here.
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     this.keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    const caDer = Buffer.from(new X509Certificate(ca.certPem).raw);
-    this.tbs = new LeafTbs(caDer, publicKey.export({ type: 'spki', format: 'der' }), caKeyId);
+    const caDer = Buffer.from(caCert.raw);
+    this.tbs = new LeafTbs(caDer, publicKey.export({ type: 'spki', format: 'der' }), subjectKeyIdOf(caDer));
 
     this.cacheSize = Math.max(1, options.cacheSize ?? 1000);
     this.includeCaInChain = options.includeCaInChain ?? true;
     this.contexts = new KeyedContextPool({ ...options.secureContextOptions, key: this.keyPem });
-    this.caName = certificateInfo(new X509Certificate(ca.certPem)).subject;
+    this.caName = certificateInfo(caCert).subject;
     this.now = options.now ?? Date.now;
   }
 

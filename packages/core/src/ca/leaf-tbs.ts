@@ -2,7 +2,8 @@
 // certificate object took as long to build (~0.25 ms) as the CA's signature takes to make, on the
 // path of every first connection to a host. All but the serial, the validity, the subject and
 // the SAN is the same for every leaf of a run and is encoded once.
-import { BIT_STRING, BOOLEAN, INTEGER, OCTET_STRING, SEQUENCE, SET, UTF8_STRING, children, oid, readElement, time, tlv } from './der.js';
+import { createHash } from 'node:crypto';
+import { BIT_STRING, BOOLEAN, INTEGER, OCTET_STRING, SEQUENCE, SET, UTF8_STRING, children, oid, readElement, time, tlv, type Element } from './der.js';
 
 /** AlgorithmIdentifier { sha256WithRSAEncryption, NULL }: the CA signs with RSA. */
 export const SHA256_WITH_RSA_ALG_ID = Buffer.from('300d06092a864886f70d01010b0500', 'hex');
@@ -69,13 +70,46 @@ export class LeafTbs {
   }
 }
 
-/** The subject Name of a certificate, as it is encoded there. */
-function subjectOf(certDer: Buffer): Buffer {
+/** The fields of a certificate's TBSCertificate, the optional version always counted (undefined when absent). */
+function tbsFields(certDer: Buffer): { version?: Element; subject: Element; spki: Element; extensions?: Element } {
   const certificate = readElement(certDer, 0);
   const [tbs] = children(certDer, certificate);
   const fields = children(certDer, tbs);
-  const subject = fields[fields[0].tag === 0xa0 ? 5 : 4];
+  const at = fields[0].tag === 0xa0 ? 0 : 1; // [version] serial signature issuer validity subject spki ... [3]
+  return {
+    version: at === 0 ? fields[0] : undefined,
+    subject: fields[5 - at],
+    spki: fields[6 - at],
+    extensions: fields.find((f) => f.tag === EXTENSIONS),
+  };
+}
+
+/** The subject Name of a certificate, as it is encoded there. */
+function subjectOf(certDer: Buffer): Buffer {
+  const { subject } = tbsFields(certDer);
   return certDer.subarray(subject.offset, subject.end);
+}
+
+const SKI_OID = oid('2.5.29.14');
+
+/**
+ * A CA certificate's subjectKeyIdentifier, or, when it has none, the SHA-1 of its public key
+ * bits (RFC 5280 §4.2.1.2, method 1), which is what a leaf's authorityKeyIdentifier names.
+ */
+export function subjectKeyIdOf(certDer: Buffer): Buffer {
+  const { spki, extensions } = tbsFields(certDer);
+  if (extensions) {
+    const [list] = children(certDer, extensions);
+    for (const ext of children(certDer, list)) {
+      const parts = children(certDer, ext);
+      if (!certDer.subarray(parts[0].offset, parts[0].end).equals(SKI_OID)) continue;
+      const value = parts[parts.length - 1]; // OCTET STRING wrapping the KeyIdentifier OCTET STRING
+      const keyId = readElement(certDer, value.start);
+      return Buffer.from(certDer.subarray(keyId.start, keyId.end));
+    }
+  }
+  const bits = children(certDer, spki)[1];
+  return createHash('sha1').update(certDer.subarray(bits.start + 1, bits.end)).digest();
 }
 
 /** 4 bytes for IPv4, 16 for IPv6 (compressed `::` and a dotted IPv4 tail accepted). */
