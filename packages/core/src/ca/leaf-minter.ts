@@ -7,15 +7,13 @@ import { X509Certificate, createPrivateKey, generateKeyPairSync, sign } from 'no
 import type { KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import tls from 'node:tls';
-import { randomSerialHex } from './ca-store.js';
-import { BIT_STRING, SEQUENCE, tlv } from './der.js';
-import { LeafTbs, SHA256_WITH_RSA_ALG_ID, subjectKeyIdOf } from './leaf-tbs.js';
-import type { CaMaterial } from './ca-store.js';
 import type { CertificateInfo } from '../capture/events.js';
+import { randomSerialHex, type CaMaterial } from './ca-store.js';
 import { certificateInfo } from './cert-info.js';
+import { BIT_STRING, SEQUENCE, tlv } from './der.js';
 import { KeyedContextPool } from './keyed-context-pool.js';
 import { leafCertificateInfo } from './leaf-info.js';
-
+import { LeafTbs, SHA256_WITH_RSA_ALG_ID, subjectKeyIdOf } from './leaf-tbs.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Browsers reject leaves valid for more than 398 days; 396 ahead plus one backdated day stays under. */
