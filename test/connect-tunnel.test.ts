@@ -54,7 +54,10 @@ describe('CONNECT tunnels', { timeout: 30_000 }, () => {
     assert.ok(conn.hello?.alpn.includes('http/1.1'), `offered ALPN: ${conn.hello?.alpn}`);
     assert.equal(conn.upstream?.remoteAddress, '127.0.0.1');
     assert.ok((conn.bytesFromClient ?? 0) > 200 && (conn.bytesFromServer ?? 0) > 500, 'wire bytes counted');
-    assert.equal(conn.error, null);
+    // curl closes once it has its response; a TLS record still unread then (a late session
+    // ticket) makes its kernel close with RST instead of FIN, and the capture says so truthfully.
+    // Anything else would be a failure of the tunnel.
+    assert.ok(conn.error === null || (conn.error.reason === 'reset' && conn.error.code === 'ECONNRESET'), JSON.stringify(conn.error));
   });
 
   test('decodes plain HTTP/1.1 inside a tunnel into exchanges', async () => {
