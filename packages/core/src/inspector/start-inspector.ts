@@ -2,6 +2,7 @@
 // WebSocket, every request passing the security guard first.
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { listenOn } from '../net/listen.js';
 import type Database from 'better-sqlite3';
 import { WebSocketServer } from 'ws';
 import type { CaptureBus } from '../capture/bus.js';
@@ -58,14 +59,7 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
   const api = { db, seq: () => hub.seq, proxyUrl: options.proxyUrl ?? null, caPath: options.caPath ?? null };
 
   const server = http.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
+  const address = await listenOn(server, options.host, options.port);
   const guard = createGuard(token, options.host, address.port);
 
   server.on('request', (req, res) => {

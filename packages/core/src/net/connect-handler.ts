@@ -8,6 +8,7 @@ import { parseAuthority } from './authority.js';
 import { describeUpstreamFailure, failureFromError, statusForFailure } from './failure.js';
 import { answerAndClose } from './plain-response.js';
 import type { ConnectionRecord } from './connection-registry.js';
+import { recordConnectionLife } from './connection-life.js';
 import type { ProxyContext } from './proxy-context.js';
 import { answerProxyAuthOnSocket, authorizeProxyRequest, clientKeepsAlive, redactProxyAuthorization } from './proxy-auth-gate.js';
 import { startTunnel, type TlsHandler } from './tunnel.js';
@@ -84,27 +85,6 @@ export function handleConnect(
  */
 function openNestedTunnel(ctx: ProxyContext, parent: ConnectionRecord, socket: Socket): ConnectionRecord {
   const record = ctx.registry.addNested(ctx.ids.nextConnId(), socket, parent.listener);
-  ctx.bus.emit({
-    kind: 'conn.opened',
-    connId: record.id,
-    parentId: parent.id,
-    listener: parent.listener,
-    clientAddress: socket.remoteAddress ?? '',
-    clientPort: socket.remotePort ?? 0,
-  });
-  const [readBefore, writtenBefore] = [socket.bytesRead, socket.bytesWritten];
-  socket.on('error', (err) => {
-    record.error ??= failureFromError(err, 'reset');
-  });
-  socket.once('close', () => {
-    ctx.registry.remove(record);
-    ctx.bus.emit({
-      kind: 'conn.closed',
-      connId: record.id,
-      bytesFromClient: socket.bytesRead - readBefore,
-      bytesFromServer: socket.bytesWritten - writtenBefore,
-      error: record.error,
-    });
-  });
+  recordConnectionLife(ctx, record, socket, parent.id);
   return record;
 }

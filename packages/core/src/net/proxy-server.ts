@@ -7,7 +7,8 @@ import type { ProxyContext } from './proxy-context.js';
 import { handleForwardRequest } from './forward-handler.js';
 import { handleConnect } from './connect-handler.js';
 import { handleUpgradeRequest } from './ws-upgrade-handler.js';
-import { failureFromError } from './failure.js';
+import { recordConnectionLife } from './connection-life.js';
+import { listenOn } from './listen.js';
 import { answerAndClose } from './plain-response.js';
 import type { TlsHandler } from './tunnel.js';
 import type { ConnectionRecord } from './connection-registry.js';
@@ -57,14 +58,7 @@ export class ProxyServer {
   }
 
   listen(): Promise<AddressInfo> {
-    const { listenHost, listenPort } = this.ctx.config;
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host: listenHost, port: listenPort }, () => {
-        this.server.removeListener('error', reject);
-        resolve(this.server.address() as AddressInfo);
-      });
-    });
+    return listenOn(this.server, this.ctx.config.listenHost, this.ctx.config.listenPort);
   }
 
   /**
@@ -93,28 +87,7 @@ export class ProxyServer {
   recordConnection(socket: Socket, listener: string, parentId: number | null = null): ConnectionRecord {
     const { ctx } = this;
     const record = ctx.registry.add(ctx.ids.nextConnId(), socket, listener);
-    ctx.bus.emit({
-      kind: 'conn.opened',
-      connId: record.id,
-      parentId,
-      listener,
-      clientAddress: socket.remoteAddress ?? '',
-      clientPort: socket.remotePort ?? 0,
-    });
-    // Whatever else listens, an error on a client socket never reaches the process.
-    socket.on('error', (err) => {
-      record.error ??= failureFromError(err, 'reset');
-    });
-    socket.once('close', () => {
-      ctx.registry.remove(record);
-      ctx.bus.emit({
-        kind: 'conn.closed',
-        connId: record.id,
-        bytesFromClient: socket.bytesRead,
-        bytesFromServer: socket.bytesWritten,
-        error: record.error,
-      });
-    });
+    recordConnectionLife(ctx, record, socket, parentId);
     return record;
   }
 

@@ -5,6 +5,7 @@ import type { ProxyContext } from './proxy-context.js';
 import type { ProxyServer } from './proxy-server.js';
 import type { TlsHandler } from './tunnel.js';
 import { serveSocksOnly } from './socks5-front-door.js';
+import { listenOn } from './listen.js';
 
 export class SocksListener {
   private readonly server: net.Server;
@@ -18,13 +19,7 @@ export class SocksListener {
   }
 
   listen(host: string, port: number): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host, port }, () => {
-        this.server.removeListener('error', reject);
-        resolve(this.server.address() as AddressInfo);
-      });
-    });
+    return listenOn(this.server, host, port);
   }
 
   /**

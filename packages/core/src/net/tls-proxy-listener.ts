@@ -9,6 +9,7 @@ import type { ProxyContext } from './proxy-context.js';
 import type { ProxyServer } from './proxy-server.js';
 import type { TlsHandler } from './tunnel.js';
 import { H2ProxySessions } from './h2-proxy-session.js';
+import { listenOn } from './listen.js';
 import { recordFrontDoorTls, wrapFrontDoorTls, type FrontDoorTls, type FrontDoorTlsOptions } from './front-door-tls.js';
 
 export class TlsProxyListener {
@@ -26,13 +27,7 @@ export class TlsProxyListener {
   }
 
   listen(host: string, port: number): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host, port }, () => {
-        this.server.removeListener('error', reject);
-        resolve(this.server.address() as AddressInfo);
-      });
-    });
+    return listenOn(this.server, host, port);
   }
 
   /**

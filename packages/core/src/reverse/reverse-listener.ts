@@ -10,6 +10,7 @@ import type tls from 'node:tls';
 import type { LeafMinter } from '../ca/leaf-minter.js';
 import type { ConnectionRecord } from '../net/connection-registry.js';
 import { detectProtocol } from '../net/detect.js';
+import { listenOn } from '../net/listen.js';
 import { startServerSession } from '../net/h2-server-session.js';
 import { answerAndClose } from '../net/plain-response.js';
 import { requestFraming } from '../net/request-head.js';
@@ -107,17 +108,10 @@ export class ReverseListener {
     });
   }
 
-  listen(): Promise<AddressInfo> {
-    const { listenHost, listenPort } = this.o.config;
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host: listenHost, port: listenPort }, () => {
-        this.server.removeListener('error', reject);
-        const address = this.server.address() as AddressInfo;
-        this.view = { ...this.view, port: address.port };
-        resolve(address);
-      });
-    });
+  async listen(): Promise<AddressInfo> {
+    const address = await listenOn(this.server, this.o.config.listenHost, this.o.config.listenPort);
+    this.view = { ...this.view, port: address.port };
+    return address;
   }
 
   /**
