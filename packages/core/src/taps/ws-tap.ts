@@ -236,13 +236,11 @@ export class WsTap implements Tap {
   }
 
   private onWireMessage(dir: Direction, wire: WsWireMessage, index: number, time: number, headers: WsFrameHeader[], unfinished: boolean): void {
-    if (wire.name === 'close' && !this.firstClose) {
-      // Who closed first is a matter of wire order, and the two sides may come back from their
-      // inflaters in either order. A control frame is never compressed: read it now.
-      const close = describeMessage(wire).close;
-      if (close) this.firstClose = { side: dir.side, code: close.code, reason: close.reason };
-    }
-    if (!dir.inflater) return this.emitMessage(dir, describeMessage(wire), index, time, headers);
+    // Who closed first is a matter of wire order, and the two sides may come back from their
+    // inflaters in either order. A control frame is never compressed: a close is read now.
+    const described = dir.inflater && wire.name !== 'close' ? null : describeMessage(wire);
+    if (described?.close) this.firstClose ??= { side: dir.side, code: described.close.code, reason: described.close.reason };
+    if (!dir.inflater) return this.emitMessage(dir, described ?? describeMessage(wire), index, time, headers);
     // Everything goes through the inflater once deflate is on, so order never changes.
     dir.pending.push({ index, time, headers, unfinished });
     dir.inflater.push(wire);
@@ -250,10 +248,7 @@ export class WsTap implements Tap {
 
   private emitMessage(dir: Direction, m: WsMessage, index: number, time: number, frameHeaders: WsFrameHeader[]): void {
     dir.messages++;
-    if (m.close) {
-      dir.sentClose = true;
-      this.firstClose ??= { side: dir.side, code: m.close.code, reason: m.close.reason };
-    }
+    if (m.close) dir.sentClose = true;
     const cut = m.payload.length > this.o.payloadLimit;
     this.o.bus.emit({
       kind: 'ws.message',
