@@ -23,6 +23,14 @@ import { startTestProxy, testCaDir, type TestProxy } from './helpers/proxy.js';
 import { headerOf, startH1Backend, startH2Backend, type Backend } from './helpers/reverse-peers.js';
 import { closedPort, startUpstream, upstreamCaFile, type TestUpstream } from './helpers/upstream.js';
 
+/** hopscope with a plain (no TLS) reverse listener for `rules`, sending the upstream's Host. */
+function plainReverseProxy(...rules: string[]): Promise<TestProxy> {
+  return startTestProxy({
+    upstreamCaFiles: [upstreamCaFile],
+    reverse: { rules: rules.map((rule) => parseReverseRule(rule)), listenHost: '127.0.0.1', listenPort: 0, tls: false, hostHeader: 'upstream' },
+  });
+}
+
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 interface Setup {
@@ -349,16 +357,7 @@ describe('reverse proxy: Host kept, cleartext listener, errors', { timeout: 30_0
   test('cleartext listener: HTTP/1.1 and h2c prior knowledge; no rule -> 404 naming the rules; a refused backend -> 502', async () => {
     const h2 = await startH2Backend({ tls: true });
     const refusedPort = await closedPort();
-    const proxy = await startTestProxy({
-      upstreamCaFiles: [upstreamCaFile],
-      reverse: {
-        rules: [parseReverseRule(`/api=https://127.0.0.1:${h2.port}`), parseReverseRule(`/down=http://127.0.0.1:${refusedPort}`)],
-        listenHost: '127.0.0.1',
-        listenPort: 0,
-        tls: false,
-        hostHeader: 'upstream',
-      },
-    });
+    const proxy = await plainReverseProxy(`/api=https://127.0.0.1:${h2.port}`, `/down=http://127.0.0.1:${refusedPort}`);
     try {
       assert.equal(proxy.reverseUrl, `http://127.0.0.1:${proxy.reverseAddress!.port}`);
       const ok1 = await curl(['--http1.1', `${proxy.reverseUrl}/api/one`]);
@@ -458,15 +457,7 @@ describe('reverse proxy: bodies stream, and a slow reader holds the writer back'
       req.on('end', () => res.end(`got ${n}`));
     });
     await new Promise<void>((resolve) => h1.listen(0, '127.0.0.1', resolve));
-    const proxy = await startTestProxy({
-      reverse: {
-        rules: [parseReverseRule(`http://127.0.0.1:${(h1.address() as import('node:net').AddressInfo).port}`)],
-        listenHost: '127.0.0.1',
-        listenPort: 0,
-        tls: false,
-        hostHeader: 'upstream',
-      },
-    });
+    const proxy = await plainReverseProxy(`http://127.0.0.1:${(h1.address() as import('node:net').AddressInfo).port}`);
     try {
       const session = http2.connect(proxy.reverseUrl!);
       session.on('error', () => {});
@@ -511,15 +502,7 @@ describe('reverse proxy: bodies stream, and a slow reader holds the writer back'
     });
     backend.on('connection', () => connections++);
     await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
-    const proxy = await startTestProxy({
-      reverse: {
-        rules: [parseReverseRule(`http://127.0.0.1:${(backend.address() as import('node:net').AddressInfo).port}`)],
-        listenHost: '127.0.0.1',
-        listenPort: 0,
-        tls: false,
-        hostHeader: 'upstream',
-      },
-    });
+    const proxy = await plainReverseProxy(`http://127.0.0.1:${(backend.address() as import('node:net').AddressInfo).port}`);
     try {
       const session = http2.connect(proxy.reverseUrl!);
       session.on('error', () => {});
@@ -578,15 +561,7 @@ describe('reverse proxy: bodies stream, and a slow reader holds the writer back'
     });
     await Promise.all([h2server, h1server].map((srv) => new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))));
     const port = (srv: http.Server | http2.Http2Server) => (srv.address() as import('node:net').AddressInfo).port;
-    const proxy = await startTestProxy({
-      reverse: {
-        rules: [parseReverseRule(`/from-h2=h2c://127.0.0.1:${port(h2server)}`), parseReverseRule(`/from-h1=http://127.0.0.1:${port(h1server)}`)],
-        listenHost: '127.0.0.1',
-        listenPort: 0,
-        tls: false,
-        hostHeader: 'upstream',
-      },
-    });
+    const proxy = await plainReverseProxy(`/from-h2=h2c://127.0.0.1:${port(h2server)}`, `/from-h1=http://127.0.0.1:${port(h1server)}`);
     try {
       // HTTP/1.1 client that does not read.
       const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
