@@ -4,7 +4,7 @@
 // the backend received, what the client got, and what the capture holds.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { X509Certificate, createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
@@ -21,7 +21,7 @@ import { curl } from './helpers/clients.js';
 import { runCli } from './helpers/cli-process.js';
 import { startTestProxy, testCaDir, type TestProxy } from './helpers/proxy.js';
 import { headerOf, startH1Backend, startH2Backend, type Backend } from './helpers/reverse-peers.js';
-import { closedPort, startUpstream, upstreamCaFile, type TestUpstream } from './helpers/upstream.js';
+import { closedPort, selfSignedTls, startUpstream, upstreamCaFile, upstreamTls, type TestUpstream } from './helpers/upstream.js';
 
 /** hopscope with a plain (no TLS) reverse listener for `rules`, sending the upstream's Host. */
 function plainReverseProxy(...rules: string[]): Promise<TestProxy> {
@@ -134,6 +134,16 @@ describe('reverse proxy over TLS: curl, both protocols, three kinds of backend',
         assert.equal(conn.listener, 'reverse');
         assert.equal(conn.tls.client?.alpn, version === '--http2' ? 'h2' : 'http/1.1');
         assert.ok(conn.tls.client?.certificates[0]?.sans.includes('IP Address:127.0.0.1'), JSON.stringify(conn.tls.client?.certificates));
+        // The upstream leg: the h2 session this connection's request went over (dialled by the first
+        // test, shared by the later ones), none for the cleartext backends.
+        if (prefix !== '/h2') assert.equal(conn.tls.upstream, null);
+        else {
+          const up = conn.tls.upstream!;
+          assert.deepEqual([up.sni, up.alpnOffered, up.alpn, up.version, up.error], ['localhost', ['h2', 'http/1.1'], 'h2', 'TLSv1.3', null]);
+          assert.ok(up.cipher && up.handshakeMs !== null && up.handshakeMs > 0, JSON.stringify(up));
+          assert.ok(up.certificates[0]?.sans.includes('DNS:localhost'), JSON.stringify(up.certificates));
+          assert.equal(up.certificates[0]?.fingerprint256, new X509Certificate(upstreamTls.cert).fingerprint256, 'the backend\'s own certificate');
+        }
       });
     }
   }
@@ -154,6 +164,15 @@ describe('reverse proxy over TLS: curl, both protocols, three kinds of backend',
       ['h2', 'HTTP/1.1', 'complete'],
     ]);
     assert.ok(captured[0].tlsMs !== null && captured[0].connectMs !== null, 'the first one dialled');
+    // Each client connection records the upstream TLS connection it used: the probe (offered both
+    // protocols), then the agent's pooled connection (it offers no ALPN).
+    const legs = captured.map((e) => getConnection(s.proxy.db, e.connectionId)!.tls.upstream);
+    assert.deepEqual(legs.map((l) => [l?.sni, l?.alpnOffered, l?.alpn, l?.error]), [
+      ['localhost', ['h2', 'http/1.1'], 'http/1.1', null],
+      ['localhost', [], null, null],
+      ['localhost', [], null, null],
+    ]);
+    assert.ok(legs.every((l) => l!.certificates[0]?.sans.includes('DNS:localhost')), JSON.stringify(legs));
   });
 
   test('host prefixes route by Host: site.test goes to the h2 backend, whatever the path', async () => {
@@ -393,6 +412,25 @@ describe('reverse proxy: Host kept, cleartext listener, errors', { timeout: 30_0
     } finally {
       await proxy.close();
       await h2.close();
+    }
+  });
+
+  test('an https backend with a self-signed certificate: 502 saying why, the failed handshake on the upstream leg', async () => {
+    const untrusted = await startUpstream((_req, res) => res.end('should not be reached'), { tls: selfSignedTls });
+    const proxy = await plainReverseProxy(`/=https://localhost:${untrusted.port}`);
+    try {
+      const r = await curl(['-i', `${proxy.reverseUrl}/x`]);
+      assert.match(r.stdout, /^HTTP\/1.1 502/);
+      assert.match(r.stdout, /self[- ]signed/i);
+      assert.equal(untrusted.received.length, 0, 'nothing reached the untrusted backend');
+      const [ex] = await exchanges(proxy);
+      assert.equal(ex.error?.reason, 'upstream-cert');
+      const up = getConnection(proxy.db, ex.connectionId)!.tls.upstream!;
+      assert.deepEqual([up.sni, up.alpnOffered, up.alpn, up.error?.reason], ['localhost', ['h2', 'http/1.1'], null, 'upstream-cert']);
+      assert.match(up.error?.message ?? '', /self[- ]signed/i);
+    } finally {
+      await proxy.close();
+      await untrusted.close();
     }
   });
 

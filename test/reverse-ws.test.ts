@@ -266,6 +266,8 @@ describe('WebSocket through the reverse proxy, translated', { timeout: 30_000 },
       assert.equal(ex.responseProtocol, upstreamProtocol);
       assert.equal(ex.status, 200);
       assert.equal(ex.state, 'complete');
+      const upstreamLeg = getConnection(proxy.db, ex.connectionId)!.tls.upstream;
+      assert.deepEqual(upstreamLeg && [upstreamLeg.sni, upstreamLeg.alpn], upstreamProtocol === 'h2' ? ['localhost', 'h2'] : null, 'the upstream TLS leg');
       const ws = getWebSocket(proxy.db, ex.id)!;
       assert.equal(ws.subprotocol, 'chat');
       assert.ok(ws.deflate);

@@ -12,6 +12,7 @@ import type { ConnectionRecord } from './connection-registry.js';
 import { failureFromError } from './failure.js';
 import type { ProxyContext } from './proxy-context.js';
 import { clientHandshakeFailure } from './tls-intercept.js';
+import { tlsLegInfo } from './tls-leg.js';
 
 /** What hopscope speaks over its own TLS, most preferred first. */
 export const FRONT_DOOR_ALPN = ['h2', 'http/1.1'];
@@ -88,18 +89,11 @@ export function recordFrontDoorTls(
     clearTimeout(timer);
     const handshakeMs = nowMs() - started;
     onSecure(socket.alpnProtocol === 'h2' ? 'h2' : 'http/1.1'); // serving first; describing the leg is not urgent
-    const cipher = socket.getCipher();
     ctx.bus.emit({
       kind: 'tls.established',
       connId: record.id,
       leg: 'client',
-      sni: servername(),
-      alpnOffered,
-      alpn: socket.alpnProtocol || null,
-      version: socket.getProtocol() ?? '',
-      cipher: cipher?.standardName ?? cipher?.name ?? '',
-      handshakeMs,
-      certificates: localCertificateInfo(socket),
+      ...tlsLegInfo(socket, servername(), alpnOffered, handshakeMs, localCertificateInfo(socket)),
     });
   });
   socket.on('error', (err) => {

@@ -9,6 +9,7 @@ import { nowMs } from '../capture/clock.js';
 import { chainInfo } from '../ca/cert-info.js';
 import { failureFromError, upstreamTlsFailure } from './failure.js';
 import { answerTlsFailure } from './tls-failure-answer.js';
+import { tlsLegInfo } from './tls-leg.js';
 import { emitDetected, relayWithTap, type TlsHandler, type Tunnel } from './tunnel.js';
 import type { Interception } from './interception.js';
 
@@ -173,19 +174,7 @@ function emitTls(
   started: number,
   handshakeMs = nowMs() - started,
 ): void {
-  const cipher = socket.getCipher();
-  tunnel.ctx.bus.emit({
-    kind: 'tls.established',
-    connId: tunnel.record.id,
-    leg,
-    sni,
-    alpnOffered,
-    alpn: socket.alpnProtocol || null,
-    version: socket.getProtocol() ?? '',
-    cipher: cipher?.standardName ?? cipher?.name ?? '',
-    handshakeMs,
-    certificates,
-  });
+  tunnel.ctx.bus.emit({ kind: 'tls.established', connId: tunnel.record.id, leg, ...tlsLegInfo(socket, sni, alpnOffered, handshakeMs, certificates) });
 }
 
 /** Why a client's handshake with hopscope failed (also used by the reverse listener). */

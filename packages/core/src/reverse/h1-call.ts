@@ -5,6 +5,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { isIP, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Failure, HeaderList } from '../capture/events.js';
 import { nowMs } from '../capture/clock.js';
 import { failureFromError, upstreamTlsFailure } from '../net/failure.js';
@@ -14,6 +15,7 @@ import { h1Trailers } from './header-translation.js';
 import type { ReverseUpstream } from './reverse-rules.js';
 import { timingsOf, type UpstreamCall, type UpstreamCallEvents } from './upstream-call.js';
 import type { H1Route } from './upstream-origins.js';
+import { describeTlsLeg, tlsLegOf } from './upstream-tls.js';
 
 export interface H1Head {
   method: string;
@@ -55,6 +57,7 @@ export function startH1Call(ctx: ProxyContext, route: H1Route, up: ReverseUpstre
 
   req.on('socket', (socket: Socket) => {
     if (socket.connecting) measureDial(socket, timings, secure);
+    if (secure && !route.socket) reportTls(socket as TLSSocket, options.servername || null, timings, events);
   });
   req.on('information', (info: http.InformationEvent) => events.informational(info.statusCode, pairsFromRaw(info.rawHeaders)));
   req.on('response', (response: http.IncomingMessage) => {
@@ -108,6 +111,14 @@ export function startH1Call(ctx: ProxyContext, route: H1Route, up: ReverseUpstre
       req.destroy();
     },
   };
+}
+
+/** Tells `events` which TLS connection of the agent's pool the call went over: once it is up, or at once when reused. */
+function reportTls(socket: TLSSocket, sni: string | null, timings: UpstreamCall['timings'], events: UpstreamCallEvents): void {
+  const known = tlsLegOf(socket);
+  if (known) return events.upstreamTls(known);
+  // measureDial's listener runs first and has set tlsMs by then.
+  if (socket.connecting) socket.once('secureConnect', () => events.upstreamTls(describeTlsLeg(socket, sni, [], timings.tlsMs ?? 0)));
 }
 
 /** Fills the dial timings of a socket Node's client is connecting. */

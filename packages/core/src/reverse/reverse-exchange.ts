@@ -15,6 +15,7 @@ import { h1RequestHeaders, h2RequestHeaders } from './header-translation.js';
 import type { ReverseConfig, ReverseRule } from './reverse-rules.js';
 import type { UpstreamCall, UpstreamCallEvents, UpstreamResponseHead } from './upstream-call.js';
 import { RouteError, type UpstreamOrigins, type UpstreamRoute } from './upstream-origins.js';
+import { recordUpstreamLeg, type TlsLegInfo } from './upstream-tls.js';
 
 export interface ReverseDeps {
   ctx: ProxyContext;
@@ -64,7 +65,10 @@ export class ReverseExchange implements UpstreamCallEvents {
     this.leg.onClosed((complete) => this.onClientClosed(complete));
     this.deps.origins.route(this.rule.upstream).then(
       (route) => this.begin(route),
-      (err: unknown) => this.fail(err instanceof RouteError ? err.failure : { reason: 'internal', message: String((err as Error)?.stack ?? err) }),
+      (err: unknown) => {
+        if (err instanceof RouteError && err.tls) recordUpstreamLeg(this.deps.ctx, this.record, err.tls);
+        this.fail(err instanceof RouteError ? err.failure : { reason: 'internal', message: String((err as Error)?.stack ?? err) });
+      },
     );
   }
 
@@ -73,6 +77,7 @@ export class ReverseExchange implements UpstreamCallEvents {
       if (route.kind === 'h1') route.socket?.destroy();
       return;
     }
+    if (route.tls) this.upstreamTls(route.tls);
     const { leg, rule } = this;
     const authority = upstreamAuthority(this.deps, rule, leg);
     const path = upstreamPath(leg.target);
@@ -165,6 +170,10 @@ export class ReverseExchange implements UpstreamCallEvents {
   error(failure: Failure): void {
     this.callAborted = true; // the call is over: nothing more goes into it
     this.fail(failure);
+  }
+
+  upstreamTls(leg: TlsLegInfo): void {
+    recordUpstreamLeg(this.deps.ctx, this.record, leg);
   }
 
   // ---- outcomes --------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 // h2-call.ts implement it over Node's http client and an http2 session.
 import type { ExchangeTimings, Failure, HeaderList, HttpProtocol } from '../capture/events.js';
 import type { DialTimings } from './upstream-origins.js';
+import type { TlsLegInfo } from './upstream-tls.js';
 
 export interface UpstreamResponseHead {
   protocol: HttpProtocol;
@@ -22,6 +23,8 @@ export interface UpstreamCallEvents {
   end(trailers: HeaderList): void;
   /** The call failed (before or after the response head); called at most once, never after `end`. */
   error(failure: Failure): void;
+  /** The upstream TLS connection the call went over, where the call itself found it (a pooled socket). */
+  upstreamTls(leg: TlsLegInfo): void;
 }
 
 export interface UpstreamCall {

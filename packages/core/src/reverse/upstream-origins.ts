@@ -13,6 +13,7 @@ import { failureFromError, ProxyError, upstreamTlsFailure } from '../net/failure
 import type { ProxyContext } from '../net/proxy-context.js';
 import { headerPairsFor } from './header-translation.js';
 import type { ReverseUpstream } from './reverse-rules.js';
+import { describeTlsFailure, describeTlsLeg, tlsLegOf, type TlsLegFailure, type TlsLegInfo } from './upstream-tls.js';
 
 export interface DialTimings {
   dnsMs: number;
@@ -26,6 +27,8 @@ export interface H1Route {
   /** A TLS connection that just negotiated http/1.1, for this request only; null: use the agent. */
   socket: tls.TLSSocket | null;
   timings: DialTimings | null;
+  /** The upstream TLS leg when it is known here (the probing socket); agent sockets report theirs in the call. */
+  tls: TlsLegInfo | null;
 }
 
 export interface H2Route {
@@ -36,13 +39,19 @@ export interface H2Route {
   timings: DialTimings | null;
   remoteAddress: string;
   remotePort: number;
+  /** The session's TLS connection (null for h2c). */
+  tls: TlsLegInfo | null;
 }
 
 export type UpstreamRoute = H1Route | H2Route;
 
 /** Why an upstream could not be reached, in the capture's taxonomy. */
 export class RouteError extends Error {
-  constructor(readonly failure: Failure) {
+  constructor(
+    readonly failure: Failure,
+    /** Set when the upstream TLS handshake failed. */
+    readonly tls?: TlsLegFailure,
+  ) {
     super(failure.message);
   }
 }
@@ -60,12 +69,16 @@ export interface UpstreamOriginsOptions {
 
 type Dialled = { kind: 'h1'; socket: tls.TLSSocket; timings: DialTimings } | { kind: 'h2'; session: http2.ClientHttp2Session; timings: DialTimings };
 
+/** What hopscope offers an https upstream: its ALPN answer decides the protocol. */
+const OFFERED_ALPN = ['h2', 'http/1.1'];
+
 export class UpstreamOrigins {
   private readonly sessions = new Map<string, http2.ClientHttp2Session>();
   private readonly dialing = new Map<string, Promise<Dialled>>();
   /** https origins whose ALPN answer was http/1.1 (or none). */
   private readonly h1Only = new Set<string>();
   private readonly settings = new WeakMap<http2.ClientHttp2Session, Promise<http2.Settings | null>>();
+  private readonly sessionTls = new WeakMap<http2.ClientHttp2Session, TlsLegInfo>();
   private destroyed = false;
 
   constructor(
@@ -74,9 +87,9 @@ export class UpstreamOrigins {
   ) {}
 
   async route(up: ReverseUpstream): Promise<UpstreamRoute> {
-    if (up.scheme === 'http') return { kind: 'h1', scheme: 'http', socket: null, timings: null };
+    if (up.scheme === 'http') return { kind: 'h1', scheme: 'http', socket: null, timings: null, tls: null };
     const key = `${up.scheme}://${up.host}:${up.port}`;
-    if (this.h1Only.has(key)) return { kind: 'h1', scheme: 'https', socket: null, timings: null };
+    if (this.h1Only.has(key)) return { kind: 'h1', scheme: 'https', socket: null, timings: null, tls: null };
     const live = this.sessions.get(key);
     if (live && !live.closed && !live.destroyed) return this.h2Route(up, live, null);
     let pending = this.dialing.get(key);
@@ -89,7 +102,8 @@ export class UpstreamOrigins {
     }
     const dialled = await pending;
     if (dialled.kind === 'h1') {
-      return mine ? { kind: 'h1', scheme: 'https', socket: dialled.socket, timings: dialled.timings } : { kind: 'h1', scheme: 'https', socket: null, timings: null };
+      if (!mine) return { kind: 'h1', scheme: 'https', socket: null, timings: null, tls: null };
+      return { kind: 'h1', scheme: 'https', socket: dialled.socket, timings: dialled.timings, tls: tlsLegOf(dialled.socket) ?? null };
     }
     return this.h2Route(up, dialled.session, mine ? dialled.timings : null);
   }
@@ -121,6 +135,7 @@ export class UpstreamOrigins {
       timings,
       remoteAddress: socket?.remoteAddress ?? up.host,
       remotePort: socket?.remotePort ?? up.port,
+      tls: this.sessionTls.get(session) ?? null,
     };
   }
 
@@ -142,7 +157,12 @@ export class UpstreamOrigins {
     const started = nowMs();
     const socket = await this.handshake(up, tcp.socket);
     timings.tlsMs = nowMs() - started;
-    if (socket.alpnProtocol === 'h2') return { kind: 'h2', session: this.openSession(key, `https://${up.authority}`, socket), timings };
+    const leg = describeTlsLeg(socket, sniFor(up), OFFERED_ALPN, timings.tlsMs);
+    if (socket.alpnProtocol === 'h2') {
+      const session = this.openSession(key, `https://${up.authority}`, socket);
+      this.sessionTls.set(session, leg);
+      return { kind: 'h2', session, timings };
+    }
     this.h1Only.add(key);
     return { kind: 'h1', socket, timings };
   }
@@ -153,7 +173,7 @@ export class UpstreamOrigins {
       socket: raw,
       host: up.host,
       ...(isIP(up.host) ? {} : { servername: up.host }),
-      ALPNProtocols: ['h2', 'http/1.1'],
+      ALPNProtocols: OFFERED_ALPN,
       ...(options.secureContext ? { secureContext: options.secureContext } : {}),
       rejectUnauthorized: options.rejectUnauthorized,
     });
@@ -169,8 +189,10 @@ export class UpstreamOrigins {
       });
       const onError = (err: Error) => {
         clearTimeout(timer);
+        const failure = err instanceof ProxyError ? failureFromError(err) : upstreamTlsFailure(err);
+        const tlsFailure = describeTlsFailure(socket, sniFor(up), OFFERED_ALPN, failure); // before destroy: the chain goes with the socket
         socket.destroy();
-        reject(new RouteError(err instanceof ProxyError ? failureFromError(err) : upstreamTlsFailure(err)));
+        reject(new RouteError(failure, tlsFailure));
       };
       socket.once('error', onError);
     });
@@ -201,4 +223,8 @@ export class UpstreamOrigins {
     else this.sessions.set(key, session);
     return session;
   }
+}
+
+function sniFor(up: ReverseUpstream): string | null {
+  return isIP(up.host) ? null : up.host;
 }

@@ -18,6 +18,7 @@ import { settleExchange, upstreamAuthority, upstreamPath, type ReverseDeps } fro
 import { formatUpstream, type ReverseRule } from './reverse-rules.js';
 import type { UpstreamResponseHead } from './upstream-call.js';
 import { RouteError, type UpstreamRoute } from './upstream-origins.js';
+import { recordUpstreamLeg, type TlsLegInfo } from './upstream-tls.js';
 import type { WsClient } from './ws-client.js';
 import { isValidKey, newWebSocketKey } from './ws-handshake.js';
 import { openH1WebSocket, openH2WebSocket, type WsUpstream, type WsUpstreamOutcome } from './ws-upstream.js';
@@ -60,7 +61,10 @@ class WsBridge {
     this.timer = setTimeout(() => this.upstream?.abort(new ProxyError('timeout', `no answer to the WebSocket handshake within ${ms} ms`, 'ETIMEDOUT')), ms);
     this.deps.origins.route(this.rule.upstream).then(
       (route) => this.open(route),
-      (err: unknown) => this.fail(err instanceof RouteError ? err.failure : { reason: 'internal', message: String(err) }),
+      (err: unknown) => {
+        if (err instanceof RouteError && err.tls) recordUpstreamLeg(this.deps.ctx, this.record, err.tls);
+        this.fail(err instanceof RouteError ? err.failure : { reason: 'internal', message: String(err) });
+      },
     );
   }
 
@@ -70,6 +74,7 @@ class WsBridge {
       return;
     }
     const { client, rule, deps } = this;
+    if (route.tls) recordUpstreamLeg(deps.ctx, this.record, route.tls);
     Object.assign(this.timings, { dnsMs: route.timings?.dnsMs ?? null, connectMs: route.timings?.connectMs ?? null, tlsMs: route.timings?.tlsMs ?? null });
     const request = {
       path: upstreamPath(client.request.target),
@@ -78,6 +83,7 @@ class WsBridge {
       // An HTTP/1.1 client's own key goes on to an HTTP/1.1 upstream; an HTTP/2 client has none.
       key: client.key ?? newWebSocketKey(),
       timings: this.timings,
+      onUpstreamTls: (leg: TlsLegInfo) => recordUpstreamLeg(deps.ctx, this.record, leg),
     };
     this.upstream = route.kind === 'h1' ? openH1WebSocket(deps.ctx, deps.origins, route, rule.upstream, request) : openH2WebSocket(deps.origins, route, request);
     this.timings.requestEnd = nowMs();

@@ -6,6 +6,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { isIP, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Duplex, Readable } from 'node:stream';
 import type { HeaderList } from '../capture/events.js';
 import { failureFromError, ProxyError, upstreamTlsFailure } from '../net/failure.js';
@@ -18,6 +19,7 @@ import type { ReverseUpstream } from './reverse-rules.js';
 import type { UpstreamCall, UpstreamResponseHead } from './upstream-call.js';
 import { RouteError, type H1Route, type H2Route, type UpstreamOrigins } from './upstream-origins.js';
 import { firstValue, handshakeFields, websocketAccept } from './ws-handshake.js';
+import { describeTlsLeg, type TlsLegInfo } from './upstream-tls.js';
 
 export interface WsUpstreamRequest {
   path: string;
@@ -28,6 +30,8 @@ export interface WsUpstreamRequest {
   /** Sec-WebSocket-Key for an HTTP/1.1 upstream. */
   key: string;
   timings: UpstreamCall['timings'];
+  /** The upstream TLS connection, once up, when this handshake dialled its own. */
+  onUpstreamTls(leg: TlsLegInfo): void;
 }
 
 export type WsUpstreamOutcome =
@@ -63,7 +67,12 @@ export function openH1WebSocket(ctx: ProxyContext, origins: UpstreamOrigins, rou
   }
   const req = secure ? https.request(options) : http.request(options);
   req.on('socket', (socket: Socket) => {
-    if (socket.connecting) measureDial(socket, r.timings, secure);
+    if (!socket.connecting) return;
+    measureDial(socket, r.timings, secure);
+    if (secure) {
+      const sni = options.servername || null;
+      socket.once('secureConnect', () => r.onUpstreamTls(describeTlsLeg(socket as TLSSocket, sni, [], r.timings.tlsMs ?? 0)));
+    }
   });
   const outcome = new Promise<WsUpstreamOutcome>((resolve, reject) => {
     const headOf = (res: http.IncomingMessage): UpstreamResponseHead => ({
