@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { startTestProxy, type TestProxy } from '../../../test/helpers/proxy.js';
 import { upstreamCaFile } from '../../../test/helpers/upstream.js';
+import { recordEvents } from '../../../test/helpers/events.js';
 import { ClientLog, connectClient, startWsServer, type TestWsServer } from '../../../test/helpers/ws-peers.js';
 import { connectThroughProxy, h2Request, startH2Upstream, type H2Upstream } from '../../../test/helpers/h2-peers.js';
 import { startInspector, type Inspector } from '../src/inspector/index.js';
@@ -38,6 +39,7 @@ describe('inspector: WebSocket messages and HTTP/2 frames', { timeout: 20_000 },
   });
 
   test('a WebSocket: its messages with text and binary payloads, and each message frames', async () => {
+    const events = recordEvents(proxy.bus);
     const socket = connectClient({ path: 'absolute-form', proxy, host: 'ws.test', port: wsServer.port });
     const log = new ClientLog(socket);
     await new Promise((resolve) => socket.once('open', resolve));
@@ -46,19 +48,17 @@ describe('inspector: WebSocket messages and HTTP/2 frames', { timeout: 20_000 },
     await log.until(() => log.messages.length === 2);
     socket.close(1000, 'done');
     await log.closed;
-    proxy.flush();
+    // The tap ends the WebSocket once both close frames went by; then one flush commits it all.
+    await events.waitFor((e) => e.kind === 'ws.closed');
+    events.stop();
+    await proxy.flush();
 
     const list = await get<ExchangeListResponse>('/api/exchanges?filter=has:websocket');
     assert.equal(list.exchanges.length, 1);
     assert.equal(list.exchanges[0].websocket, true);
     const id = list.exchanges[0].id;
-    let ws = await get<WebSocketResponse>(`/api/exchanges/${id}/websocket`);
-    // The close may be committed a moment after the client saw it.
-    for (let i = 0; i < 50 && ws.messages.length < 6; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      proxy.flush();
-      ws = await get<WebSocketResponse>(`/api/exchanges/${id}/websocket`);
-    }
+    const ws = await get<WebSocketResponse>(`/api/exchanges/${id}/websocket`);
+    assert.equal(ws.messages.length, 6, 'two texts, two binaries, two closes');
     assert.ok(ws.websocket, 'the socket row');
     const texts = ws.messages.filter((m) => m.opcode === 1).map((m) => [m.side, m.data?.encoding, m.data?.text]);
     assert.deepEqual(texts, [['client', 'utf8', 'hello inspector'], ['server', 'utf8', 'hello inspector']]);
