@@ -428,6 +428,7 @@ describe('reverse proxy: Host kept, cleartext listener, errors', { timeout: 30_0
       const up = getConnection(proxy.db, ex.connectionId)!.tls.upstream!;
       assert.deepEqual([up.sni, up.alpnOffered, up.alpn, up.error?.reason], ['localhost', ['h2', 'http/1.1'], null, 'upstream-cert']);
       assert.match(up.error?.message ?? '', /self[- ]signed/i);
+      assert.equal(up.certificates[0]?.fingerprint256, new X509Certificate(selfSignedTls.cert).fingerprint256, 'the refused certificate is kept');
     } finally {
       await proxy.close();
       await untrusted.close();

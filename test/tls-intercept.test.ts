@@ -3,6 +3,7 @@
 // holds for both TLS legs.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import { readFileSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -131,6 +132,7 @@ describe('TLS interception', { timeout: 60_000 }, () => {
     assert.equal(peer.subject.CN, 'site.test');
   });
 
+  const certOf = { expired: expiredTls.cert, 'self-signed': selfSignedTls.cert };
   for (const [name, upstream, pattern] of [
     ['expired', () => expired, /expired/i],
     ['self-signed', () => selfSigned, /self[- ]signed/i],
@@ -145,8 +147,24 @@ describe('TLS interception', { timeout: 60_000 }, () => {
       assert.equal(conn.tls.upstream?.error?.reason, 'upstream-cert');
       assert.match(conn.tls.upstream?.error?.message ?? '', pattern);
       assert.equal(conn.error?.reason, 'upstream-cert');
+      // The certificate that was refused is kept: it is what the person needs to see.
+      assert.equal(conn.tls.upstream?.certificates[0]?.fingerprint256, new X509Certificate(certOf[name]).fingerprint256);
     });
   }
+
+  test('an upstream whose certificate does not name the host: 502 naming the mismatch, the certificate kept', async () => {
+    // The test proxy sends every *.test name to 127.0.0.1; this certificate names site.test and localhost only.
+    const requestsBefore = plainAlpn.received.length;
+    const result = await curl(['-x', proxy.proxyUrl, '--cacert', proxy.caCertPath, `https://wrong-name.test:${plainAlpn.port}/`]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^hopscope: the certificate of .* was rejected/);
+    assert.match(result.stdout, /wrong-name\.test/);
+    assert.equal(plainAlpn.received.length, requestsBefore, 'no request reached the upstream');
+    const conn = await connectionFor('wrong-name.test', plainAlpn.port);
+    assert.deepEqual([conn.tls.upstream?.error?.reason, conn.tls.upstream?.error?.code], ['upstream-cert', 'ERR_TLS_CERT_ALTNAME_INVALID']);
+    assert.match(conn.tls.upstream?.error?.message ?? '', /altnames/);
+    assert.deepEqual(conn.tls.upstream?.certificates[0]?.sans.slice(0, 3), ['DNS:site.test', 'DNS:*.site.test', 'DNS:localhost'], 'the names it does carry');
+  });
 
   test('a client offering no ALPN (handshakes run in parallel) still reads why the upstream was refused', async () => {
     const raw = await openTunnel(proxy, `expired.test:${expired.port}`);

@@ -9,7 +9,8 @@ import { nowMs } from '../capture/clock.js';
 import { chainInfo } from '../ca/cert-info.js';
 import { failureFromError, upstreamTlsFailure } from './failure.js';
 import { answerTlsFailure } from './tls-failure-answer.js';
-import { tlsLegInfo } from './tls-leg.js';
+import { tlsFailureInfo, tlsLegInfo } from './tls-leg.js';
+import { deferVerification } from './upstream-verification.js';
 import { emitDetected, relayWithTap, type TlsHandler, type Tunnel } from './tunnel.js';
 import type { Interception } from './interception.js';
 
@@ -37,13 +38,14 @@ function intercept(interception: Interception, tunnel: Tunnel, hello: ClientHell
   const { ctx, record } = tunnel;
   const started = nowMs();
   const servername = hello.sni ?? (isIP(tunnel.target.host) ? undefined : tunnel.target.host);
+  const verification = deferVerification(interception.verifyUpstream);
   const upstream = tls.connect({
     socket: tunnel.server,
     host: tunnel.target.host, // what the certificate is checked against when there is no SNI
     ...(servername ? { servername } : {}),
     ...(hello.alpn.length > 0 ? { ALPNProtocols: hello.alpn } : {}),
     secureContext: interception.upstreamContext,
-    rejectUnauthorized: interception.verifyUpstream,
+    ...verification.options,
   });
   interception.watchKeylog(upstream);
   const connectTimer = setTimeout(
@@ -76,7 +78,23 @@ function intercept(interception: Interception, tunnel: Tunnel, hello: ClientHell
     setImmediate(() => mintQuietly(interception, host));
   }
 
+  // The upstream refused, or its certificate is: explain it to the client and in the capture.
+  const refuse = (err: Error) => {
+    clearTimeout(connectTimer);
+    const failure = upstreamTlsFailure(err);
+    upstreamState = failure;
+    record.error ??= failure;
+    const leg = tlsFailureInfo(upstream, servername ?? null, hello.alpn, failure);
+    ctx.bus.emit({ kind: 'tls.failed', connId: record.id, leg: 'upstream', ...leg });
+    upstream.destroy();
+    // Finish the client's handshake anyway, so it can read why in plain words.
+    if (!client) startClient(hello.alpn.includes('http/1.1') ? ['http/1.1'] : hello.alpn.includes('h2') ? ['h2'] : undefined);
+    proceed();
+  };
+
   upstream.once('secureConnect', () => {
+    const refusal = verification.refusal(upstream);
+    if (refusal) return refuse(refusal);
     clearTimeout(connectTimer);
     upstreamState = 'ready';
     const alpn = upstream.alpnProtocol || null;
@@ -87,25 +105,8 @@ function intercept(interception: Interception, tunnel: Tunnel, hello: ClientHell
   });
 
   upstream.on('error', (err: Error) => {
-    if (upstreamState !== 'pending') {
-      record.error ??= failureFromError(err, 'reset'); // after the handshake the relay reports it
-      return;
-    }
-    clearTimeout(connectTimer);
-    const failure = upstreamTlsFailure(err);
-    upstreamState = failure;
-    record.error ??= failure;
-    let certificates: ReturnType<typeof chainInfo> = [];
-    try {
-      certificates = chainInfo(upstream);
-    } catch {
-      // no certificate was presented
-    }
-    ctx.bus.emit({ kind: 'tls.failed', connId: record.id, leg: 'upstream', sni: servername ?? null, alpnOffered: hello.alpn, error: failure, certificates });
-    upstream.destroy();
-    // Finish the client's handshake anyway, so it can read why in plain words.
-    if (!client) startClient(hello.alpn.includes('http/1.1') ? ['http/1.1'] : hello.alpn.includes('h2') ? ['h2'] : undefined);
-    proceed();
+    if (upstreamState === 'pending') refuse(err);
+    else record.error ??= failureFromError(err, 'reset'); // after the handshake the relay reports it
   });
 }
 

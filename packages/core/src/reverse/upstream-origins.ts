@@ -13,7 +13,9 @@ import { failureFromError, ProxyError, upstreamTlsFailure } from '../net/failure
 import type { ProxyContext } from '../net/proxy-context.js';
 import { headerPairsFor } from './header-translation.js';
 import type { ReverseUpstream } from './reverse-rules.js';
-import { describeTlsFailure, describeTlsLeg, tlsLegOf, type TlsLegFailure, type TlsLegInfo } from './upstream-tls.js';
+import { tlsFailureInfo } from '../net/tls-leg.js';
+import { deferVerification } from '../net/upstream-verification.js';
+import { describeTlsLeg, tlsLegOf, type TlsLegFailure, type TlsLegInfo } from './upstream-tls.js';
 
 export interface DialTimings {
   dnsMs: number;
@@ -169,13 +171,14 @@ export class UpstreamOrigins {
 
   private handshake(up: ReverseUpstream, raw: import('node:net').Socket): Promise<tls.TLSSocket> {
     const { options } = this;
+    const verification = deferVerification(options.rejectUnauthorized);
     const socket = tls.connect({
       socket: raw,
       host: up.host,
       ...(isIP(up.host) ? {} : { servername: up.host }),
       ALPNProtocols: OFFERED_ALPN,
       ...(options.secureContext ? { secureContext: options.secureContext } : {}),
-      rejectUnauthorized: options.rejectUnauthorized,
+      ...verification.options,
     });
     options.onTlsSocket?.(socket);
     return new Promise((resolve, reject) => {
@@ -183,6 +186,8 @@ export class UpstreamOrigins {
         socket.destroy(new ProxyError('timeout', `TLS handshake with ${up.host}:${up.port} timed out`, 'ETIMEDOUT'));
       }, this.ctx.config.connectTimeoutMs);
       socket.once('secureConnect', () => {
+        const refusal = verification.refusal(socket);
+        if (refusal) return onError(refusal);
         clearTimeout(timer);
         socket.removeListener('error', onError);
         resolve(socket);
@@ -190,7 +195,7 @@ export class UpstreamOrigins {
       const onError = (err: Error) => {
         clearTimeout(timer);
         const failure = err instanceof ProxyError ? failureFromError(err) : upstreamTlsFailure(err);
-        const tlsFailure = describeTlsFailure(socket, sniFor(up), OFFERED_ALPN, failure); // before destroy: the chain goes with the socket
+        const tlsFailure = tlsFailureInfo(socket, sniFor(up), OFFERED_ALPN, failure); // before destroy: the chain goes with the socket
         socket.destroy();
         reject(new RouteError(failure, tlsFailure));
       };

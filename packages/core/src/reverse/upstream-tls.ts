@@ -3,14 +3,12 @@
 // connection records as its upstream leg the first upstream TLS connection its requests went over
 // (or the handshake that failed), the same columns the CONNECT path fills.
 import type { TLSSocket } from 'node:tls';
-import type { Failure, TlsFailed } from '../capture/events.js';
 import { chainInfo } from '../ca/cert-info.js';
 import type { ConnectionRecord } from '../net/connection-registry.js';
 import type { ProxyContext } from '../net/proxy-context.js';
-import { tlsLegInfo, type TlsLegInfo } from '../net/tls-leg.js';
+import { tlsLegInfo, type TlsLegFailure, type TlsLegInfo } from '../net/tls-leg.js';
 
-export type { TlsLegInfo };
-export type TlsLegFailure = Pick<TlsFailed, 'sni' | 'alpnOffered' | 'error' | 'certificates'>;
+export type { TlsLegFailure, TlsLegInfo };
 
 const described = new WeakMap<TLSSocket, TlsLegInfo>();
 const recorded = new WeakSet<ConnectionRecord>();
@@ -27,17 +25,6 @@ export function describeTlsLeg(socket: TLSSocket, sni: string | null, alpnOffere
 /** The description of a socket `describeTlsLeg` saw, if any. */
 export function tlsLegOf(socket: TLSSocket): TlsLegInfo | undefined {
   return described.get(socket);
-}
-
-/** What a failed upstream handshake showed: the certificates the upstream presented, if any. */
-export function describeTlsFailure(socket: TLSSocket, sni: string | null, alpnOffered: string[], error: Failure): TlsLegFailure {
-  let certificates: TlsLegFailure['certificates'] = [];
-  try {
-    certificates = chainInfo(socket);
-  } catch {
-    // no certificate was presented
-  }
-  return { sni, alpnOffered, error, certificates };
 }
 
 /** Records the upstream leg on a client connection, unless one is recorded already. */
