@@ -296,6 +296,7 @@ describe('SOCKS5', { timeout: 90_000 }, () => {
       assert.equal(conn.error?.code, 'ECONNREFUSED');
       const [failed] = listExchanges(proxy.db, { connectionId: conn.id, limit: 10 });
       assert.equal(failed.errorReason, 'refused', 'the failed tunnel shows up in the exchange list');
+      assert.deepEqual([failed.method, failed.protocol, failed.status], ['CONNECT', 'SOCKS5', null], 'as the client asked it; it got reply 05, no HTTP status');
     });
 
     for (const [name, command] of [['BIND', 2], ['UDP ASSOCIATE', 3]] as const) {

@@ -160,7 +160,8 @@ export interface TlsFailed extends EventBase {
 
 // ---- HTTP exchanges (HTTP/1.x and, later, HTTP/2 streams) ------------------------------------
 
-export type HttpProtocol = 'HTTP/1.0' | 'HTTP/1.1' | 'h2' | 'h2c';
+/** `SOCKS5` only on the exchange that stands for a SOCKS5 CONNECT that failed (net/failed-tunnels.ts). */
+export type HttpProtocol = 'HTTP/1.0' | 'HTTP/1.1' | 'h2' | 'h2c' | 'SOCKS5';
 
 export interface HttpRequestStarted extends EventBase {
   kind: 'http.request';

@@ -60,9 +60,9 @@ function emitFailedConnect(bus: CaptureBus, ids: IdAllocator, tunnel: TunnelStat
   const { request } = tunnel;
   const exchangeId = ids.nextExchangeId();
   const scheme = tunnel.tls || request.port === 443 ? 'https' : 'http';
-  // The CONNECT as the client sent it: a stream on the HTTPS proxy port's HTTP/2, else HTTP/1.1
-  // (a SOCKS5 CONNECT too: its connection row says socks5).
-  const protocol = request.via === 'h2-connect' ? 'h2' : 'HTTP/1.1';
+  // The CONNECT as the client sent it: a SOCKS5 request, a stream on the HTTPS proxy port's HTTP/2,
+  // else HTTP/1.1.
+  const protocol = request.via === 'socks5' ? 'SOCKS5' : request.via === 'h2-connect' ? 'h2' : 'HTTP/1.1';
   bus.emit({
     kind: 'http.request',
     time: request.time,
@@ -79,15 +79,18 @@ function emitFailedConnect(bus: CaptureBus, ids: IdAllocator, tunnel: TunnelStat
     headers: request.headers,
   });
   // What hopscope answered the CONNECT: 200 once the upstream was reached, else the error status.
-  const status = tunnel.established ? 200 : statusForFailure(error.reason);
-  bus.emit({
-    kind: 'http.response',
-    exchangeId,
-    protocol,
-    status,
-    statusText: tunnel.established ? 'Connection established' : (STATUS_CODES[status] ?? ''),
-    headers: [],
-  });
+  // A SOCKS5 client got a reply code, not an HTTP status: its exchange has no response, only the failure.
+  if (protocol !== 'SOCKS5') {
+    const status = tunnel.established ? 200 : statusForFailure(error.reason);
+    bus.emit({
+      kind: 'http.response',
+      exchangeId,
+      protocol,
+      status,
+      statusText: tunnel.established ? 'Connection established' : (STATUS_CODES[status] ?? ''),
+      headers: [],
+    });
+  }
   const timings = { dnsMs: null, connectMs: null, tlsMs: null, requestEnd: null, responseStart: null };
   bus.emit({ kind: 'http.failed', exchangeId, error, requestBodySize: 0, responseBodySize: 0, timings });
 }
