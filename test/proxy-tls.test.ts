@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import http2 from 'node:http2';
+import net from 'node:net';
 import tls from 'node:tls';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -191,6 +192,27 @@ describe('HTTPS proxy port', { timeout: 60_000 }, () => {
     assert.deepEqual([outer.listener, outer.parentId, outer.tunnel], ['proxy-tls', null, null]);
     assert.deepEqual([outer.tls.client?.sni, outer.tls.client?.alpn], [null, 'http/1.1']);
     assert.match(outer.tls.client?.certificates[0]?.issuer ?? '', /hopscope CA/);
+  });
+
+  test('the connection to the proxy counts its bytes on the wire, TLS records included', { timeout: 10_000 }, async () => {
+    const raw = net.connect(proxy.proxyTlsAddress!.port, '127.0.0.1');
+    const socket = tls.connect({ socket: raw, ca: caPem, servername: 'localhost' });
+    await once(socket, 'secureConnect');
+    const request = `GET http://site.test:${plain.port}/wire-count HTTP/1.1\r\nHost: site.test:${plain.port}\r\nConnection: close\r\n\r\n`;
+    socket.write(request);
+    let plaintext = 0;
+    socket.on('data', (chunk: Buffer) => (plaintext += chunk.length));
+    await once(socket, 'end'); // Connection: close: the proxy ends after the response
+    socket.end();
+    await once(socket, 'close');
+    const { exchange } = await captured((url) => url.endsWith('/wire-count'));
+    assert.equal(exchange.status, 200);
+    await log.waitFor((e) => e.kind === 'conn.closed' && e.connId === exchange.connectionId);
+    await proxy.flush();
+    const conn = getConnection(proxy.db, exchange.connectionId)!;
+    assert.equal(conn.bytesFromServer, raw.bytesRead, 'every byte the client received, handshake and records');
+    assert.ok(conn.bytesFromServer! > plaintext, `${conn.bytesFromServer} on the wire for ${plaintext} bytes of response`);
+    assert.ok(conn.bytesFromClient! > request.length && conn.bytesFromClient! <= raw.bytesWritten, `${conn.bytesFromClient} of ${raw.bytesWritten}`);
   });
 
   test('a client that does not trust the hopscope CA: the failed handshake is the client TLS leg of a proxy-tls connection', { timeout: 10_000 }, async () => {

@@ -1,12 +1,13 @@
 // The capture row of a connection from open to close: opened now, its first socket error kept,
 // closed with the bytes that crossed its socket since then. Shared by every front door and by the
-// tunnels nested in one (those start on a socket that has already carried bytes).
+// tunnels nested in one (those start on a socket that has already carried bytes). `wire` is where
+// the bytes are counted when `socket` is a TLS layer over it (the HTTPS proxy port).
 import type { Socket } from 'node:net';
 import type { ConnectionRecord } from './connection-registry.js';
 import type { ProxyContext } from './proxy-context.js';
 import { failureFromError } from './failure.js';
 
-export function recordConnectionLife(ctx: ProxyContext, record: ConnectionRecord, socket: Socket, parentId: number | null): void {
+export function recordConnectionLife(ctx: ProxyContext, record: ConnectionRecord, socket: Socket, parentId: number | null, wire: Socket = socket): void {
   ctx.bus.emit({
     kind: 'conn.opened',
     connId: record.id,
@@ -15,7 +16,7 @@ export function recordConnectionLife(ctx: ProxyContext, record: ConnectionRecord
     clientAddress: socket.remoteAddress ?? '',
     clientPort: socket.remotePort ?? 0,
   });
-  const [readBefore, writtenBefore] = [socket.bytesRead, socket.bytesWritten];
+  const [readBefore, writtenBefore] = [wire.bytesRead, wire.bytesWritten];
   // Whatever else listens, an error on a client socket never reaches the process.
   socket.on('error', (err) => {
     record.error ??= failureFromError(err, 'reset');
@@ -25,8 +26,8 @@ export function recordConnectionLife(ctx: ProxyContext, record: ConnectionRecord
     ctx.bus.emit({
       kind: 'conn.closed',
       connId: record.id,
-      bytesFromClient: socket.bytesRead - readBefore,
-      bytesFromServer: socket.bytesWritten - writtenBefore,
+      bytesFromClient: wire.bytesRead - readBefore,
+      bytesFromServer: wire.bytesWritten - writtenBefore,
       error: record.error,
     });
   });

@@ -84,10 +84,10 @@ export class ProxyServer {
    * Every front door (the proxy port, the HTTPS proxy port, the SOCKS port) records an accepted
    * connection here first: its row, its error and its close.
    */
-  recordConnection(socket: Socket, listener: string, parentId: number | null = null): ConnectionRecord {
+  recordConnection(socket: Socket, listener: string, parentId: number | null = null, wire: Socket = socket): ConnectionRecord {
     const { ctx } = this;
     const record = ctx.registry.add(ctx.ids.nextConnId(), socket, listener);
-    recordConnectionLife(ctx, record, socket, parentId);
+    recordConnectionLife(ctx, record, socket, parentId, wire);
     return record;
   }
 

@@ -62,8 +62,9 @@ export class TlsProxyListener {
       raw.destroy();
       return;
     }
-    // Recorded by the TLS socket: it is the socket Node's HTTP server and the handlers see.
-    const record = this.proxy.recordConnection(tls.socket, 'proxy-tls');
+    // Recorded by the TLS socket: it is the socket Node's HTTP server and the handlers see. Its bytes
+    // are counted on the wire, as every other connection's are, TLS records included.
+    const record = this.proxy.recordConnection(tls.socket, 'proxy-tls', null, raw);
     recordFrontDoorTls(ctx, record, tls, options, (alpn) => {
       if (alpn === 'h2') this.h2.serve(tls.socket, record);
       else this.proxy.serveHttp(tls.socket);
