@@ -242,6 +242,34 @@ describe('inspector in Chromium', { timeout: 90_000 }, () => {
     await log.closed;
   });
 
+  test('the HTTP/2 frames and Connection tabs follow the connection after its last exchange', async () => {
+    const session = await connectThroughProxy(proxy, 'live.site.test', h2.port, { caPem: readFileSync(proxy.caCertPath, 'utf8') });
+    const res = await h2Request(session, { ':path': '/h2-live', ':method': 'GET' });
+    assert.equal(res.headers[':status'], 200);
+
+    const detail = page.locator('aside.detail');
+    await page.locator('.exchange-list').getByText('/h2-live', { exact: true }).click();
+    await detail.getByRole('tab', { name: 'HTTP/2 frames' }).click();
+    await detail.locator('.segmented').getByRole('tab', { name: 'Connection' }).click();
+    await detail.locator('.h2-frames').getByText('SETTINGS').first().waitFor();
+    const pings = detail.locator('.h2-frames td.h2-type', { hasText: /^PING$/ });
+    assert.equal(await pings.count(), 0);
+    // Connection-level frames after the exchange ended: no exchange row changes, yet they show up.
+    await new Promise<void>((resolve, reject) => session.ping((err) => (err ? reject(err) : resolve())));
+    await pings.nth(1).waitFor(); // the PING and its ACK
+    session.close();
+    await detail.locator('.h2-frames td.h2-type', { hasText: /^GOAWAY$/ }).first().waitFor();
+
+    await detail.locator('.tabs').getByRole('tab', { name: 'Connection' }).click();
+    await detail.locator('.legs').waitFor();
+    // The connection closed after its only exchange: the tab says so without being reopened.
+    await page.waitForFunction(() => {
+      const doc = (globalThis as unknown as { document: { querySelector(s: string): { textContent: string | null } | null } }).document;
+      const text = doc.querySelector('aside.detail .tab-body')?.textContent ?? '';
+      return /Closed/.test(text) && !/Closed\s*open/.test(text);
+    });
+  });
+
   test('pause holds the view; resume catches up; clear empties it', async () => {
     await page.getByRole('button', { name: /Pause/ }).click();
     await page.locator('.live-dot.paused').waitFor();

@@ -34,6 +34,7 @@ export function App() {
   const onClose = useCallback(() => setSelectedId(null), []);
   const paused = state.status === 'paused';
   const selectedRow = selectedId === null ? undefined : store.byId.get(selectedId);
+  const connectionVersion = selectedRow ? session.connectionVersion(selectedRow.connectionId) : 0;
 
   return (
     <div className={`app${selectedId !== null ? ' with-detail' : ''}`}>
@@ -73,7 +74,7 @@ export function App() {
             <ExchangeList store={store} selectedId={selectedId} onSelect={onSelect} sort={sort} onSort={onSort} />
           )}
         </section>
-        {selectedId !== null ? <DetailPane id={selectedId} row={selectedRow} info={state.info} onClose={onClose} /> : null}
+        {selectedId !== null ? <DetailPane id={selectedId} row={selectedRow} connectionVersion={connectionVersion} info={state.info} onClose={onClose} /> : null}
       </main>
       <footer className="statusbar">
         <span className={`live-dot ${state.status}`} aria-hidden />

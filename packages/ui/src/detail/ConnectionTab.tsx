@@ -22,7 +22,7 @@ function explain(leg: 'client' | 'upstream', reason: string, caPath: string | nu
 
 const TUNNEL_VIA = { connect: 'CONNECT', socks5: 'SOCKS5 CONNECT', 'h2-connect': 'HTTP/2 CONNECT stream' } as const;
 
-export function ConnectionTab({ connectionId, version, info }: { connectionId: number; version: number; info: InfoResponse | null }) {
+export function ConnectionTab({ connectionId, version, info }: { connectionId: number; version: string; info: InfoResponse | null }) {
   const res = useResource(`${connectionId}@${version}`, (signal) => fetchConnection(connectionId, signal));
   if (res.state === 'loading') return <p className="muted">Loading the connection…</p>;
   if (res.state === 'error') return <p className="notice error">{res.message}</p>;

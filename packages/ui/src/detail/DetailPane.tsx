@@ -28,11 +28,13 @@ const LABELS: Record<TabId, string> = {
 interface Props {
   id: number;
   row: ExchangeRow | undefined;
+  /** Changes when the exchange's connection changed (Session.connectionVersion). */
+  connectionVersion: number;
   info: InfoResponse | null;
   onClose(): void;
 }
 
-export function DetailPane({ id, row, info, onClose }: Props) {
+export function DetailPane({ id, row, connectionVersion, info, onClose }: Props) {
   const [tab, setTab] = useState<TabId>('overview');
   // Refetch when the live row changes (response arrived, completed), keyed by its sequence number.
   const res = useResource(`${id}@${row?.lastSeq ?? 0}`, (signal) => fetchExchange(id, signal));
@@ -78,10 +80,10 @@ export function DetailPane({ id, row, info, onClose }: Props) {
             {current === 'request' ? <MessageTab exchange={exchange} side="request" /> : null}
             {current === 'response' ? <MessageTab exchange={exchange} side="response" /> : null}
             {current === 'timing' ? <TimingTab exchange={exchange} /> : null}
-            {current === 'connection' ? <ConnectionTab connectionId={exchange.connectionId} version={row?.lastSeq ?? 0} info={info} /> : null}
+            {current === 'connection' ? <ConnectionTab connectionId={exchange.connectionId} version={`${row?.lastSeq ?? 0}.${connectionVersion}`} info={info} /> : null}
             {current === 'handshake' ? <HandshakeTab exchange={exchange} /> : null}
             {current === 'websocket' ? <WebSocketTab exchange={exchange} capabilities={info?.capabilities ?? null} live={row} /> : null}
-            {current === 'frames' ? <FramesTab exchange={exchange} capabilities={info?.capabilities ?? null} live={row} /> : null}
+            {current === 'frames' ? <FramesTab exchange={exchange} capabilities={info?.capabilities ?? null} live={`${row?.lastSeq ?? 0}.${connectionVersion}`} /> : null}
           </>
         ) : null}
       </div>

@@ -21,12 +21,13 @@ function summary(f: H2FrameRow): string {
   return d.payloadHex ?? '';
 }
 
-export function FramesTab({ exchange, capabilities, live }: { exchange: ExchangeDetailJson; capabilities: Capabilities | null; live: unknown }) {
+export function FramesTab({ exchange, capabilities, live }: { exchange: ExchangeDetailJson; capabilities: Capabilities | null; live: string }) {
   const [wholeConnection, setWholeConnection] = useState(false);
   const [open, setOpen] = useState<number | null>(null);
   const enabled = capabilities?.h2Frames ?? false;
   const streamId = wholeConnection ? null : exchange.streamId;
-  // `live` changes whenever the hub pushes this stream's row again (new frames of the stream).
+  // `live` changes whenever the hub pushes this stream's row again (new frames of the stream) or
+  // says the connection changed (connection-level frames: SETTINGS, PING, GOAWAY, …).
   const state = useLiveResource(
     `${exchange.connectionId}:${streamId}:${enabled}`,
     (signal) => (enabled ? fetchH2Frames(exchange.connectionId, streamId, signal) : Promise.resolve(null)),

@@ -8,6 +8,8 @@ import { createFrameFlusher, type FrameFlusher } from './frame-flusher.js';
 
 /** Most rows the view holds; older ones are not paged in beyond this. */
 export const MAX_ROWS = 200_000;
+/** Connections whose last change is remembered (the oldest are forgotten: their panes just reload). */
+const MAX_CONNECTIONS = 10_000;
 
 export interface SessionState {
   status: LiveStatus;
@@ -20,11 +22,15 @@ export interface SessionState {
   backfilling: boolean;
   /** Time from start to the first snapshot being applied, for the curious (and the e2e test). */
   firstRowsMs: number | null;
+  /** Sequence number of the last live batch that changed a connection (see connectionVersion). */
+  connectionsSeq: number;
 }
 
 export class Session {
   readonly store = new ExchangeStore();
-  private state: SessionState = { status: 'connecting', info: null, filter: '', filterError: null, backfilling: false, firstRowsMs: null };
+  private state: SessionState = { status: 'connecting', info: null, filter: '', filterError: null, backfilling: false, firstRowsMs: null, connectionsSeq: 0 };
+  /** Per connection, the last live batch that changed its row or its HTTP/2 frames. */
+  private readonly connectionSeqs = new Map<number, number>();
   private readonly listeners = new Set<() => void>();
   private readonly live: LiveClient;
   private readonly flusher: FrameFlusher;
@@ -57,6 +63,15 @@ export class Session {
   }
 
   getState = (): SessionState => this.state;
+
+  /**
+   * Changes whenever the store committed something about the connection: its close, its bytes, its
+   * HTTP/2 frames (a GOAWAY after the last stream ended moves no exchange row). Panes that show a
+   * connection load again when it changes.
+   */
+  connectionVersion(id: number): number {
+    return this.connectionSeqs.get(id) ?? 0;
+  }
 
   subscribe = (listener: () => void): (() => void) => {
     this.listeners.add(listener);
@@ -111,6 +126,7 @@ export class Session {
         this.store.enqueue({ kind: 'upsert', seq: m.seq, rows: m.exchanges, removed: m.removed });
         this.lastEventBatch = m.n;
         this.flusher.request();
+        if (m.connections.length > 0) this.connectionsChanged(m.connections.map((c) => c.id), m.seq);
         return;
       case 'error':
         if (m.code === 'bad-filter') this.set({ filterError: { message: m.message, start: m.start, end: m.end } });
@@ -119,6 +135,18 @@ export class Session {
         this.snapshotPending = true;
         return;
     }
+  }
+
+  private connectionsChanged(ids: number[], seq: number): void {
+    for (const id of ids) {
+      this.connectionSeqs.delete(id); // re-inserted last: the map stays ordered oldest change first
+      this.connectionSeqs.set(id, seq);
+    }
+    for (const id of this.connectionSeqs.keys()) {
+      if (this.connectionSeqs.size <= MAX_CONNECTIONS) break;
+      this.connectionSeqs.delete(id);
+    }
+    this.set({ connectionsSeq: seq });
   }
 
   private flush(): void {
