@@ -415,6 +415,44 @@ describe('reverse proxy: Host kept, cleartext listener, errors', { timeout: 30_0
     }
   });
 
+  test('an HTTP/2 upstream that refuses a stream (RST_STREAM REFUSED_STREAM): a bodiless request is sent again once, a POST is not', async () => {
+    const attempts = new Map<string, number>();
+    const backend = http2.createServer();
+    backend.on('stream', (stream, headers) => {
+      stream.on('error', () => {});
+      const path = String(headers[':path']);
+      const n = (attempts.get(path) ?? 0) + 1;
+      attempts.set(path, n);
+      if ((path === '/refuse-once' && n === 1) || path === '/refuse-twice') return stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      if (path === '/refuse-post') return stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      stream.respond({ ':status': 200 });
+      stream.end(`attempt ${n} of ${path}`);
+    });
+    await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
+    const port = (backend.address() as import('node:net').AddressInfo).port;
+    const proxy = await plainReverseProxy(`/=h2c://127.0.0.1:${port}`);
+    try {
+      const once = await curl(['-i', `${proxy.reverseUrl}/refuse-once`]);
+      assert.match(once.stdout, /^HTTP\/1.1 200/);
+      assert.ok(once.stdout.endsWith('attempt 2 of /refuse-once'), once.stdout);
+      const twice = await curl(['-i', `${proxy.reverseUrl}/refuse-twice`]);
+      assert.match(twice.stdout, /^HTTP\/1.1 502/, 'one retry only');
+      const post = await curl(['-i', '--data-binary', 'payload', `${proxy.reverseUrl}/refuse-post`]);
+      assert.match(post.stdout, /^HTTP\/1.1 502/);
+      assert.match(post.stdout, /REFUSED_STREAM/);
+      assert.deepEqual(Object.fromEntries(attempts), { '/refuse-once': 2, '/refuse-twice': 2, '/refuse-post': 1 });
+      const all = await exchanges(proxy);
+      assert.deepEqual(all.map((e) => [new URL(e.url).pathname, e.state, e.status, e.error?.code ?? null]), [
+        ['/refuse-once', 'complete', 200, null],
+        ['/refuse-twice', 'failed', null, 'REFUSED_STREAM'],
+        ['/refuse-post', 'failed', null, 'REFUSED_STREAM'],
+      ]);
+    } finally {
+      await proxy.close();
+      await new Promise((resolve) => backend.close(resolve));
+    }
+  });
+
   test('an https backend with a self-signed certificate: 502 saying why, the failed handshake on the upstream leg', async () => {
     const untrusted = await startUpstream((_req, res) => res.end('should not be reached'), { tls: selfSignedTls });
     const proxy = await plainReverseProxy(`/=https://localhost:${untrusted.port}`);

@@ -50,6 +50,8 @@ export class ReverseExchange implements UpstreamCallEvents {
   private responseTimer: NodeJS.Timeout | null = null;
   private callAborted = false;
   private requestEnded = false;
+  /** A bodiless request refused by an HTTP/2 upstream was sent again once (RFC 9113 §8.7). */
+  private retried = false;
 
   constructor(
     private readonly deps: ReverseDeps,
@@ -63,6 +65,10 @@ export class ReverseExchange implements UpstreamCallEvents {
 
   start(): void {
     this.leg.onClosed((complete) => this.onClientClosed(complete));
+    this.dispatch();
+  }
+
+  private dispatch(): void {
     this.deps.origins.route(this.rule.upstream).then(
       (route) => this.begin(route),
       (err: unknown) => {
@@ -168,8 +174,22 @@ export class ReverseExchange implements UpstreamCallEvents {
   }
 
   error(failure: Failure): void {
+    if (this.mayRetry(failure)) {
+      // REFUSED_STREAM: the upstream did not process it, so it is sent again (nghttp2 ends the
+      // streams a GOAWAY left unprocessed the same way; the next route then dials anew).
+      this.retried = true;
+      this.stopTimer();
+      this.call = null;
+      this.dispatch();
+      return;
+    }
     this.callAborted = true; // the call is over: nothing more goes into it
     this.fail(failure);
+  }
+
+  /** Only once, only before any response, and only without a body: a body already read cannot be sent again. */
+  private mayRetry(failure: Failure): boolean {
+    return failure.code === 'REFUSED_STREAM' && !this.retried && !this.settled && !this.leg.hasBody && !this.leg.headersSent;
   }
 
   upstreamTls(leg: TlsLegInfo): void {
