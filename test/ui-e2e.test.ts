@@ -304,4 +304,33 @@ describe('inspector in Chromium', { timeout: 90_000 }, () => {
       await dark.close();
     }
   });
+
+  test('columns resize by dragging their edge, keep their width across a reload, and reset on double-click', async () => {
+    await proxiedRequest(proxy, `${origin()}/columns`);
+    await page.locator('.exchange-list [role=row]', { hasText: '/columns' }).waitFor();
+    const header = page.locator('.row.header [role=columnheader].col-host');
+    const firstHost = () => page.locator('.exchange-list [role=row][data-id] .col-host').first();
+    const widthOf = async (cell: ReturnType<typeof firstHost>) => Math.round((await cell.boundingBox())!.width);
+    assert.equal(await widthOf(header), 170, 'the default');
+    const handle = page.getByRole('separator', { name: 'Resize the Host column' });
+    const box = (await handle.boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width / 2 + 60, box.y + box.height / 2, { steps: 4 });
+    await page.mouse.up();
+    assert.equal(await widthOf(header), 230);
+    assert.equal(await widthOf(firstHost()), 230, 'the rows follow the header');
+    assert.equal(await page.locator('.row.header [aria-sort]').count(), 1, 'dragging did not sort by host');
+    assert.equal(await page.locator('.row.header .col-host[aria-sort]').count(), 0);
+
+    await handle.focus();
+    await page.keyboard.press('ArrowLeft');
+    assert.equal(await widthOf(header), 222, 'the keyboard moves it too');
+
+    await page.reload();
+    await page.locator('.exchange-list [role=row]', { hasText: '/columns' }).waitFor();
+    assert.equal(await widthOf(header), 222, 'kept across a reload');
+    await page.getByRole('separator', { name: 'Resize the Host column' }).dblclick();
+    assert.equal(await widthOf(header), 170, 'back to the default');
+  });
 });

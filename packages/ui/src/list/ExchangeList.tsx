@@ -3,7 +3,9 @@
 import { useCallback, useLayoutEffect, useMemo, useRef, useState, useSyncExternalStore, type KeyboardEvent } from 'react';
 import type { ExchangeStore } from '../store/exchange-store.js';
 import type { SortKey, SortSpec } from '../store/sort.js';
-import { fitColumns, gridTemplate } from './columns.js';
+import { useColumnWidths } from './column-widths.js';
+import { fitColumns, gridTemplate, isResizable, widthOf } from './columns.js';
+import { ColumnResizer } from './ColumnResizer.js';
 import { ExchangeRowView } from './ExchangeRowView.js';
 import { scrollToReveal, visibleWindow } from './virtual-window.js';
 
@@ -49,8 +51,9 @@ export function ExchangeList({ store, selectedId, onSelect, sort, onSort }: Prop
     setViewport((v) => ({ ...v, scrollTop: el.scrollTop }));
   };
 
-  const columns = useMemo(() => fitColumns(viewport.width), [viewport.width]);
-  const template = useMemo(() => gridTemplate(columns), [columns]);
+  const [widths, setWidth] = useColumnWidths();
+  const columns = useMemo(() => fitColumns(viewport.width, widths), [viewport.width, widths]);
+  const template = useMemo(() => gridTemplate(columns, widths), [columns, widths]);
   const rowsHeight = viewport.height - HEADER_HEIGHT;
   const win = visibleWindow({ itemCount: order.length, rowHeight: ROW_HEIGHT, scrollTop: viewport.scrollTop, height: rowsHeight });
   const select = useCallback((id: number) => onSelect(id), [onSelect]);
@@ -118,6 +121,7 @@ export function ExchangeList({ store, selectedId, onSelect, sort, onSort }: Prop
             >
               {c.label}
               {active ? <span className="sort-arrow">{sort.dir === 'asc' ? '▲' : '▼'}</span> : null}
+              {isResizable(c) ? <ColumnResizer label={c.label} width={widthOf(c, widths)} onResize={(px) => setWidth(c.id, px)} /> : null}
             </div>
           );
         })}

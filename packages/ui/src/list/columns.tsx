@@ -3,11 +3,12 @@ import type { ReactNode } from 'react';
 import type { ExchangeRow } from '../../../core/src/inspector/protocol.js';
 import { alpnLabel, durationOf, errorNote, formatBytes, formatClock, formatMs, pathOf, protocolLabel, statusClass } from '../format.js';
 import type { SortKey } from '../store/sort.js';
+import type { ColumnWidths } from './column-widths.js';
 
 export interface Column {
   id: string;
   label: string;
-  /** Fixed width in pixels; the path column takes what is left. */
+  /** Default width in pixels (the user may drag it); the path column takes what is left. */
   width: number;
   /** Lower shows first; columns are dropped from the highest when the list is narrow. */
   priority: number;
@@ -41,8 +42,18 @@ export const COLUMNS: Column[] = [
   { id: 'duration', label: 'Duration', width: 84, priority: 2, sortKey: 'duration', align: 'right', render: (r) => formatMs(durationOf(r)) },
 ];
 
+/** A column's width: the one the user chose, else its default. */
+export function widthOf(c: Column, widths: ColumnWidths): number {
+  return widths[c.id] ?? c.width;
+}
+
+/** The path column is sized by what is left; the error mark is a fixed glyph. */
+export function isResizable(c: Column): boolean {
+  return c.id !== 'path' && c.id !== 'error';
+}
+
 /** The columns that fit in `width`, in display order. */
-export function fitColumns(width: number): Column[] {
+export function fitColumns(width: number, widths: ColumnWidths = {}): Column[] {
   const byPriority = [...COLUMNS].sort((a, b) => a.priority - b.priority);
   const chosen = new Set<Column>();
   let used = PATH_MIN_WIDTH;
@@ -51,13 +62,13 @@ export function fitColumns(width: number): Column[] {
       chosen.add(c);
       continue;
     }
-    if (used + c.width > width && chosen.size > 3) continue;
+    if (used + widthOf(c, widths) > width && chosen.size > 3) continue;
     chosen.add(c);
-    used += c.width;
+    used += widthOf(c, widths);
   }
   return COLUMNS.filter((c) => chosen.has(c));
 }
 
-export function gridTemplate(columns: Column[]): string {
-  return columns.map((c) => (c.id === 'path' ? `minmax(${PATH_MIN_WIDTH}px, 1fr)` : `${c.width}px`)).join(' ');
+export function gridTemplate(columns: Column[], widths: ColumnWidths = {}): string {
+  return columns.map((c) => (c.id === 'path' ? `minmax(${PATH_MIN_WIDTH}px, 1fr)` : `${widthOf(c, widths)}px`)).join(' ');
 }
