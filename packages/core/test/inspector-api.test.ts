@@ -131,6 +131,9 @@ describe('inspector JSON API', { timeout: 20_000 }, () => {
       assert.equal(decoded.status, 200);
       assert.equal(JSON.parse(decoded.body.toString()).compressed, true, target);
     }
+    // The filter searches them decoded too, though the file keeps them compressed.
+    const found = (await get<ExchangeListResponse>(`/api/exchanges?filter=${encodeURIComponent('host:coded.test resbody:compressed')}`)).body.exchanges;
+    assert.deepEqual(found.map(pathOf).sort(), ['/br', '/gzip']);
   });
 
   test('a connection with its TLS legs, decode errors and exchanges', async () => {

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { resolve as resolvePath } from 'node:path';
 import { exportHarFile } from '../export/har-file.js';
 import { matchesFilter, parseFilter } from '../filter/index.js';
+import { decodedBody } from '../store/decoded-body.js';
 import type { ExchangeDetail } from '../store/row-types.js';
 
 export const HAR_USAGE = `Usage: hopscope har CAPTURE_FILE [-o OUT.har] [--filter EXPR]
@@ -51,7 +52,7 @@ function compileFilter(source: string): ((exchange: ExchangeDetail) => boolean) 
     return null;
   }
   const expr = parsed.expr;
-  return (exchange) => matchesFilter(expr, exchange);
+  return (exchange) => matchesFilter(expr, exchange, decodedBody);
 }
 
 /** A reader that went away (`hopscope har x | head`) is not an error worth a stack trace. */

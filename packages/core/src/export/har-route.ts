@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Database from 'better-sqlite3';
 import { matchesFilter, parseFilter } from '../filter/index.js';
+import { decodedBody } from '../store/decoded-body.js';
 import { sendError } from '../inspector/api-routes.js';
 import { writeHar } from './har-writer.js';
 
@@ -35,7 +36,7 @@ export function handleHarRoute(db: Database.Database, req: IncomingMessage, res:
   const expr = parsed.expr;
   const abort = new AbortController();
   res.once('close', () => abort.abort());
-  writeHar(db, res, { predicate: expr ? (exchange) => matchesFilter(expr, exchange) : undefined, signal: abort.signal }).then(
+  writeHar(db, res, { predicate: expr ? (exchange) => matchesFilter(expr, exchange, decodedBody) : undefined, signal: abort.signal }).then(
     () => res.end(),
     // The head is sent: all that is left is to cut the body short so the download shows as failed.
     () => res.destroy(),

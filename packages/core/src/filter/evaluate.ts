@@ -46,17 +46,25 @@ export function isWebSocketRequest(method: string, protocol: HttpProtocol, heade
   return headers.some(([n, v]) => asciiLower(n) === 'upgrade' && asciiLower(v).includes('websocket'));
 }
 
-export function matchesFilter(expr: FilterExpr | null, subject: FilterSubject): boolean {
+/**
+ * Undoes a body's content codings for `body:` (store/decoded-body.ts on Node, as the SQL does);
+ * without one, bodies are searched as stored.
+ */
+export type BodyDecoder = (data: Uint8Array, headers: HeaderList | null | undefined) => Uint8Array;
+
+const asStored: BodyDecoder = (data) => data;
+
+export function matchesFilter(expr: FilterExpr | null, subject: FilterSubject, decode: BodyDecoder = asStored): boolean {
   if (!expr) return true;
   switch (expr.type) {
     case 'and':
-      return matchesFilter(expr.left, subject) && matchesFilter(expr.right, subject);
+      return matchesFilter(expr.left, subject, decode) && matchesFilter(expr.right, subject, decode);
     case 'or':
-      return matchesFilter(expr.left, subject) || matchesFilter(expr.right, subject);
+      return matchesFilter(expr.left, subject, decode) || matchesFilter(expr.right, subject, decode);
     case 'not':
-      return !matchesFilter(expr.expr, subject);
+      return !matchesFilter(expr.expr, subject, decode);
     default:
-      return matchesLeaf(expr, subject);
+      return matchesLeaf(expr, subject, decode);
   }
 }
 
@@ -105,7 +113,7 @@ function need<T>(value: T | undefined, what: string): T {
 
 const sides = (side: MessageSide): Array<'request' | 'response'> => (side === 'any' ? ['request', 'response'] : [side]);
 
-function matchesLeaf(leaf: FilterLeaf, s: FilterSubject): boolean {
+function matchesLeaf(leaf: FilterLeaf, s: FilterSubject, decode: BodyDecoder): boolean {
   switch (leaf.type) {
     case 'url':
       return asciiLower(s.url).includes(leaf.text);
@@ -147,7 +155,8 @@ function matchesLeaf(leaf: FilterLeaf, s: FilterSubject): boolean {
     case 'body':
       return sides(leaf.side).some((side) => {
         const body = side === 'request' ? need(s.requestBody, 'body:') : need(s.responseBody, 'body:');
-        return body !== null && bytesIncludeAsciiLower(body.data, leaf.text);
+        const headers = side === 'request' ? s.requestHeaders : s.responseHeaders;
+        return body !== null && bytesIncludeAsciiLower(decode(body.data, headers), leaf.text);
       });
     case 'type':
       return s.responseContentType !== null && asciiLower(s.responseContentType).includes(leaf.text);

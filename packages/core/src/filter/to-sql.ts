@@ -4,6 +4,13 @@
 // and identical to evaluate.ts.
 import type { FilterExpr, FilterLeaf, MessageSide, NumberTest } from './ast.js';
 
+/**
+ * `body:` searches bodies with their content coding undone: SQL calls this function, which the
+ * store registers on each connection it opens (store/decoded-body.ts), only for bodies whose
+ * headers name a coding.
+ */
+export const DECODED_BODY_SQL_FUNCTION = 'hopscope_decoded_body';
+
 export interface SqlFragment {
   sql: string;
   params: Array<string | number>;
@@ -107,7 +114,10 @@ function leaf(l: FilterLeaf, params: Array<string | number>): string {
     case 'body': {
       const sideValues = l.side === 'any' ? `('request', 'response')` : l.side === 'request' ? `('request')` : `('response')`;
       params.push(l.text);
-      return `EXISTS (SELECT 1 FROM bodies b WHERE b.exchange_id = e.id AND b.side IN ${sideValues} AND instr(lower(b.data), ?) > 0)`;
+      // Decoded only when the headers name a content coding: most bodies are searched as stored, in SQLite.
+      const headers = `(CASE b.side WHEN 'request' THEN e.request_headers ELSE e.response_headers END)`;
+      const data = `(CASE WHEN instr(lower(${headers}), '"content-encoding"') > 0 THEN ${DECODED_BODY_SQL_FUNCTION}(b.data, ${headers}) ELSE b.data END)`;
+      return `EXISTS (SELECT 1 FROM bodies b WHERE b.exchange_id = e.id AND b.side IN ${sideValues} AND instr(lower(${data}), ?) > 0)`;
     }
     case 'type':
       params.push(l.text);

@@ -3,6 +3,7 @@
 import Database from 'better-sqlite3';
 import { CaptureFileError, SCHEMA_VERSION, checkCompatible, migrate } from './schema.js';
 import { acquireCaptureLock, type CaptureLock } from './capture-lock.js';
+import { registerFilterFunctions } from './decoded-body.js';
 
 export interface OpenStoreOptions {
   /** Open an existing file for reading only: no migrations, no writes. */
@@ -59,6 +60,7 @@ export function openStore(path: string, options: OpenStoreOptions = {}): Store {
       db.pragma('synchronous = NORMAL');
       migrate(db, path);
     }
+    registerFilterFunctions(db); // the filter's SQL (body: decodes content codings)
     return { db, lastIds: readLastIds(db), release };
   } catch (err) {
     db.close();
