@@ -3,7 +3,7 @@
 // at the inspector. Screenshots of the main views go to test-artifacts/ui/.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -162,6 +162,20 @@ describe('inspector in Chromium', { timeout: 90_000 }, () => {
     await detail.getByRole('tab', { name: 'Raw' }).first().click();
     assert.match(await detail.locator('.raw-headers').innerText(), /^POST http:\/\/site\.test:\d+\/api\/login HTTP\/1\.1\nHost: /);
     await detail.getByRole('tab', { name: 'Parsed' }).click();
+
+    // Copy as curl: the command sends the same request again (here through the proxy).
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(inspector.url).origin });
+    await detail.getByRole('button', { name: 'Copy as curl' }).click();
+    await detail.getByRole('button', { name: 'Copied ✓' }).waitFor();
+    const command = await page.evaluate(() => (globalThis as unknown as { navigator: { clipboard: { readText(): Promise<string> } } }).navigator.clipboard.readText());
+    assert.match(command, /^curl 'http:\/\/site\.test:\d+\/api\/login' -H 'Content-Type: application\/json' -H 'X-Request-Id: r-42'/);
+    const receivedBefore = upstream.received.length;
+    const replay = await new Promise<string>((resolve, reject) =>
+      execFile('sh', ['-c', `${command} -x ${proxy.proxyUrl} --silent --show-error`], { timeout: 10_000 }, (err, out) => (err ? reject(err) : resolve(out))));
+    assert.deepEqual(JSON.parse(replay), { ok: true, echo: { user: 'ada', remember: true } });
+    const again = upstream.received.slice(receivedBefore).find((r) => r.url === '/api/login')!;
+    assert.equal(again.method, 'POST');
+    assert.equal(again.rawHeaders[again.rawHeaders.indexOf('X-Request-Id') + 1], 'r-42');
 
     // A gzip JSON response, decoded in the browser and pretty-printed.
     await page.locator('.exchange-list').getByText('/api/users?page=1', { exact: true }).click();

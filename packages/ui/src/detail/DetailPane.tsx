@@ -4,6 +4,7 @@ import { useEffect, useState } from 'react';
 import type { ExchangeRow, InfoResponse } from '../../../core/src/inspector/protocol.js';
 import { fetchExchange } from '../api/rest.js';
 import { ConnectionTab } from './ConnectionTab.js';
+import { CopyAsCurl } from './CopyAsCurl.js';
 import { HandshakeTab } from './HandshakeTab.js';
 import { MessageTab } from './MessageTab.js';
 import { OverviewTab } from './OverviewTab.js';
@@ -60,6 +61,7 @@ export function DetailPane({ id, row, connectionVersion, info, onClose }: Props)
         <div className="detail-title" title={row?.url}>
           <span className="method">{row?.method}</span> <span className="break">{row?.url ?? `#${id}`}</span>
         </div>
+        {exchange ? <CopyAsCurl exchange={exchange} /> : null}
         <button className="icon-button" aria-label="Close details" onClick={onClose}>
           ✕
         </button>
