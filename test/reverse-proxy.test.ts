@@ -453,8 +453,8 @@ describe('reverse proxy: Host kept, cleartext listener, errors', { timeout: 30_0
     }
   });
 
-  test('an https backend with a self-signed certificate: 502 saying why, the failed handshake on the upstream leg', async () => {
-    const untrusted = await startUpstream((_req, res) => res.end('should not be reached'), { tls: selfSignedTls });
+  test('an https backend with a self-signed certificate: 502 saying why, the failed handshake on the upstream leg; served with --upstream-insecure', async () => {
+    const untrusted = await startUpstream((_req, res) => res.end('from the self-signed backend'), { tls: selfSignedTls });
     const proxy = await plainReverseProxy(`/=https://localhost:${untrusted.port}`);
     try {
       const r = await curl(['-i', `${proxy.reverseUrl}/x`]);
@@ -469,6 +469,21 @@ describe('reverse proxy: Host kept, cleartext listener, errors', { timeout: 30_0
       assert.equal(up.certificates[0]?.fingerprint256, new X509Certificate(selfSignedTls.cert).fingerprint256, 'the refused certificate is kept');
     } finally {
       await proxy.close();
+    }
+    // --upstream-insecure: the same backend is served, its certificate still recorded.
+    const insecure = await startTestProxy({
+      upstreamInsecure: true,
+      reverse: { rules: [parseReverseRule(`/=https://localhost:${untrusted.port}`)], listenHost: '127.0.0.1', listenPort: 0, tls: false, hostHeader: 'upstream' },
+    });
+    try {
+      const r = await curl([`${insecure.reverseUrl}/y`]);
+      assert.equal(r.stdout, 'from the self-signed backend');
+      const [ex] = await exchanges(insecure);
+      assert.equal(ex.state, 'complete');
+      const up = getConnection(insecure.db, ex.connectionId)!.tls.upstream!;
+      assert.deepEqual([up.error, up.certificates[0]?.fingerprint256], [null, new X509Certificate(selfSignedTls.cert).fingerprint256]);
+    } finally {
+      await insecure.close();
       await untrusted.close();
     }
   });
