@@ -321,6 +321,10 @@ describe('LeafMinter certificate info and keyed contexts', { timeout: 30_000 }, 
         assert.deepEqual(chain[0].sans, [`DNS:chain${i}.test`]);
         assert.deepEqual(chain[1], certificateInfo(new X509Certificate(testCa.caPem)));
       }
+      // The same certificate again (a new connection, the minter's cached leaf): described once.
+      const { socket } = await connect({ host: '127.0.0.1', port, servername: 'chain0.test', ca: testCa.caPem });
+      assert.equal(chainInfo(socket), chains[0]);
+      assert.notEqual(chains[1], chains[0]);
     } finally {
       server.close();
     }
