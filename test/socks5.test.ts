@@ -294,6 +294,7 @@ describe('SOCKS5', { timeout: 90_000 }, () => {
       assert.equal(conn.tunnel?.via, 'socks5');
       assert.equal(conn.error?.reason, 'refused');
       assert.equal(conn.error?.code, 'ECONNREFUSED');
+      assert.match(conn.error?.message ?? '', /\(SOCKS5 reply 0x05\)$/, 'what the client was told');
       const [failed] = listExchanges(proxy.db, { connectionId: conn.id, limit: 10 });
       assert.equal(failed.errorReason, 'refused', 'the failed tunnel shows up in the exchange list');
       assert.deepEqual([failed.method, failed.protocol, failed.status], ['CONNECT', 'SOCKS5', null], 'as the client asked it; it got reply 05, no HTTP status');

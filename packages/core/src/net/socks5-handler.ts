@@ -139,7 +139,9 @@ export function serveSocks5(ctx: ProxyContext, record: ConnectionRecord, socket:
       },
       (err) => {
         const failure = failureFromError(err, 'internal');
-        refuse(encodeReply(replyForFailure(failure)), failure);
+        const reply = replyForFailure(failure);
+        // The capture says what the client was told, not only why.
+        refuse(encodeReply(reply), { ...failure, message: `${failure.message} (SOCKS5 reply 0x${reply.toString(16).padStart(2, '0')})` });
       },
     );
   };
