@@ -28,25 +28,27 @@ export function certificateInfo(cert: PeerCertificate | X509Certificate): Certif
 
 /**
  * The chain the peer presented, leaf first, up to where an issuer link points back at itself.
- * Issuers (intermediates, roots) are shared by many hosts: each is described once.
+ * `presented` is that chain when Node already built it (for the identity check).
  */
-export function chainInfo(socket: TLSSocket): CertificateInfo[] {
+export function chainInfo(socket: TLSSocket, presented?: PeerCertificate): CertificateInfo[] {
   // Node builds the whole peer chain in ~0.3 ms, the leaf alone in a quarter of that. A server
   // presents one chain with its certificate, so a leaf seen before (another connection, another
-  // name on the same certificate) reuses the description made then. (Not getPeerX509Certificate:
-  // in Node 20, getPeerCertificate returns nothing after it.)
-  const key = socket.getPeerCertificate(false)?.fingerprint256;
+  // name on the same certificate) reuses the description made then, and issuers (shared by many
+  // hosts) are described once each. (Not getPeerX509Certificate for the key: in Node 20,
+  // getPeerCertificate returns nothing after it.)
+  const key = (presented ?? socket.getPeerCertificate(false))?.fingerprint256;
   const known = key ? recentlyUsed(chains, key) : undefined;
   if (known) return known;
-  const chain = walkChain(socket);
+  const chain = walkChain(presented ?? socket.getPeerCertificate(true));
   if (key && chain.length > 0) remember(chains, key, chain, MAX_CHAINS);
   return chain;
 }
 
-function walkChain(socket: TLSSocket): CertificateInfo[] {
+/** The chain from a detailed peer certificate (getPeerCertificate(true)), leaf first. */
+function walkChain(leaf: PeerCertificate | undefined): CertificateInfo[] {
   const chain: CertificateInfo[] = [];
   const seen = new Set<PeerCertificate>();
-  let cert: PeerCertificate | undefined = socket.getPeerCertificate(true);
+  let cert: PeerCertificate | undefined = leaf;
   while (cert?.raw && !seen.has(cert) && chain.length < MAX_CHAIN) {
     seen.add(cert);
     chain.push(chain.length === 0 ? certificateInfo(cert) : issuerInfo(cert));

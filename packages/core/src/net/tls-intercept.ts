@@ -84,7 +84,7 @@ function intercept(interception: Interception, tunnel: Tunnel, hello: ClientHell
     const failure = upstreamTlsFailure(err);
     upstreamState = failure;
     record.error ??= failure;
-    const leg = tlsFailureInfo(upstream, servername ?? null, hello.alpn, failure);
+    const leg = tlsFailureInfo(upstream, servername ?? null, hello.alpn, failure, verification.presented());
     ctx.bus.emit({ kind: 'tls.failed', connId: record.id, leg: 'upstream', ...leg });
     upstream.destroy();
     // Finish the client's handshake anyway, so it can read why in plain words.
@@ -100,7 +100,7 @@ function intercept(interception: Interception, tunnel: Tunnel, hello: ClientHell
     const alpn = upstream.alpnProtocol || null;
     if (!client) startClient(alpn ? [alpn] : undefined);
     // Recorded after the client handshake is under way: describing the chain is not urgent.
-    emitTls(tunnel, 'upstream', upstream, chainInfo(upstream), hello.sni, hello.alpn, started);
+    emitTls(tunnel, 'upstream', upstream, chainInfo(upstream, verification.presented()), hello.sni, hello.alpn, started);
     proceed();
   });
 

@@ -1,7 +1,7 @@
 // What the capture says about one TLS leg once its handshake is done, the same for every path:
 // the CONNECT interception (both legs), the HTTPS proxy port and reverse listener (client leg) and
 // the reverse proxy's pooled upstream connections.
-import type { TLSSocket } from 'node:tls';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { CertificateInfo, Failure, TlsEstablished, TlsFailed } from '../capture/events.js';
 import { chainInfo } from '../ca/cert-info.js';
 
@@ -22,10 +22,10 @@ export function tlsLegInfo(socket: TLSSocket, sni: string | null, alpnOffered: s
 }
 
 /** A failed upstream handshake, with the chain the upstream presented when there was one. */
-export function tlsFailureInfo(socket: TLSSocket, sni: string | null, alpnOffered: string[], error: Failure): TlsLegFailure {
+export function tlsFailureInfo(socket: TLSSocket, sni: string | null, alpnOffered: string[], error: Failure, presented?: PeerCertificate): TlsLegFailure {
   let certificates: CertificateInfo[] = [];
   try {
-    certificates = chainInfo(socket);
+    certificates = chainInfo(socket, presented);
   } catch {
     // no certificate was presented
   }

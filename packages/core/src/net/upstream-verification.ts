@@ -30,16 +30,26 @@ export interface DeferredVerification {
   options: { rejectUnauthorized: false; checkServerIdentity: (host: string, cert: PeerCertificate) => Error | undefined };
   /** Call at 'secureConnect': why the certificate must be refused, or null when it is accepted. */
   refusal(socket: TLSSocket): Error | null;
+  /**
+   * The chain Node built for the identity check (when the chain verified), to describe it without
+   * building it again (~0.3 ms).
+   */
+  presented(): PeerCertificate | undefined;
 }
 
 /** `verify` false (--upstream-insecure) accepts every certificate, as rejectUnauthorized: false did. */
 export function deferVerification(verify: boolean): DeferredVerification {
   let identityError: Error | undefined;
+  let presented: PeerCertificate | undefined;
   return {
     options: {
       rejectUnauthorized: false,
-      checkServerIdentity: (host, cert) => (identityError = tls.checkServerIdentity(host, cert)),
+      checkServerIdentity: (host, cert) => {
+        presented = cert;
+        return (identityError = tls.checkServerIdentity(host, cert));
+      },
     },
+    presented: () => presented,
     refusal(socket) {
       if (!verify || socket.authorized) return null;
       if (identityError) return identityError;

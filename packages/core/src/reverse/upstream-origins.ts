@@ -156,10 +156,8 @@ export class UpstreamOrigins {
     const timings: DialTimings = { dnsMs: tcp.dnsMs, connectMs: tcp.connectMs, tlsMs: null };
     if (up.scheme === 'h2c') return { kind: 'h2', session: this.openSession(key, `http://${up.authority}`, tcp.socket), timings };
 
-    const started = nowMs();
-    const socket = await this.handshake(up, tcp.socket);
-    timings.tlsMs = nowMs() - started;
-    const leg = describeTlsLeg(socket, sniFor(up), OFFERED_ALPN, timings.tlsMs);
+    const { socket, leg } = await this.handshake(up, tcp.socket);
+    timings.tlsMs = leg.handshakeMs;
     if (socket.alpnProtocol === 'h2') {
       const session = this.openSession(key, `https://${up.authority}`, socket);
       this.sessionTls.set(session, leg);
@@ -169,8 +167,10 @@ export class UpstreamOrigins {
     return { kind: 'h1', socket, timings };
   }
 
-  private handshake(up: ReverseUpstream, raw: import('node:net').Socket): Promise<tls.TLSSocket> {
+  /** The TLS connection once up, described (see upstream-tls.ts). */
+  private handshake(up: ReverseUpstream, raw: import('node:net').Socket): Promise<{ socket: tls.TLSSocket; leg: TlsLegInfo }> {
     const { options } = this;
+    const started = nowMs();
     const verification = deferVerification(options.rejectUnauthorized);
     const socket = tls.connect({
       socket: raw,
@@ -190,12 +190,13 @@ export class UpstreamOrigins {
         if (refusal) return onError(refusal);
         clearTimeout(timer);
         socket.removeListener('error', onError);
-        resolve(socket);
+        resolve({ socket, leg: describeTlsLeg(socket, sniFor(up), OFFERED_ALPN, nowMs() - started, verification.presented()) });
       });
       const onError = (err: Error) => {
         clearTimeout(timer);
         const failure = err instanceof ProxyError ? failureFromError(err) : upstreamTlsFailure(err);
-        const tlsFailure = tlsFailureInfo(socket, sniFor(up), OFFERED_ALPN, failure); // before destroy: the chain goes with the socket
+        // Before destroy: the chain goes with the socket.
+        const tlsFailure = tlsFailureInfo(socket, sniFor(up), OFFERED_ALPN, failure, verification.presented());
         socket.destroy();
         reject(new RouteError(failure, tlsFailure));
       };

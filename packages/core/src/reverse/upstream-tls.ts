@@ -2,7 +2,7 @@
 // many client connections, so each is described once, when its handshake ends, and a client
 // connection records as its upstream leg the first upstream TLS connection its requests went over
 // (or the handshake that failed), the same columns the CONNECT path fills.
-import type { TLSSocket } from 'node:tls';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { chainInfo } from '../ca/cert-info.js';
 import type { ConnectionRecord } from '../net/connection-registry.js';
 import type { ProxyContext } from '../net/proxy-context.js';
@@ -14,10 +14,10 @@ const described = new WeakMap<TLSSocket, TlsLegInfo>();
 const recorded = new WeakSet<ConnectionRecord>();
 
 /** Describes a socket whose handshake just ended; later calls with the same socket get the same description. */
-export function describeTlsLeg(socket: TLSSocket, sni: string | null, alpnOffered: string[], handshakeMs: number): TlsLegInfo {
+export function describeTlsLeg(socket: TLSSocket, sni: string | null, alpnOffered: string[], handshakeMs: number, presented?: PeerCertificate): TlsLegInfo {
   const known = described.get(socket);
   if (known) return known;
-  const info = tlsLegInfo(socket, sni, alpnOffered, handshakeMs, chainInfo(socket));
+  const info = tlsLegInfo(socket, sni, alpnOffered, handshakeMs, chainInfo(socket, presented));
   described.set(socket, info);
   return info;
 }
