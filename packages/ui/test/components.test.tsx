@@ -7,6 +7,7 @@ import { EmptyState } from '../src/EmptyState.js';
 import { FilterBox } from '../src/filter/FilterBox.js';
 import { HeadersView } from '../src/detail/HeadersView.js';
 import { timingPhases } from '../src/detail/TimingTab.js';
+import { TlsLeg, validityProblem } from '../src/detail/ConnectionTab.js';
 import { ExchangeRowView } from '../src/list/ExchangeRowView.js';
 import { COLUMNS, fitColumns } from '../src/list/columns.js';
 import { alpnLabel, formatBytes, pathOf, protocolLabel } from '../src/format.js';
@@ -70,6 +71,17 @@ describe('components', { timeout: 10_000 }, () => {
     assert.deepEqual(timingPhases(e).map((p) => [p.label, p.ms]), [
       ['DNS lookup', 2], ['Connect', 3], ['Sending request', 1], ['Waiting (first byte)', 39], ['Receiving response', 10],
     ]);
+  });
+
+  test('a TLS leg that failed shows why and the certificate refused, marked expired as of the connection', () => {
+    const cert = { subject: 'CN=old.test', issuer: 'CN=Test CA', sans: ['DNS:old.test'], validFrom: '2024-01-01T00:00:00.000Z', validTo: '2025-01-01T00:00:00.000Z', fingerprint256: 'AB:CD', serialNumber: '01' };
+    const leg = { sni: 'old.test', alpnOffered: ['h2'], alpn: null, version: null, cipher: null, handshakeMs: null, certificates: [cert],
+      error: { reason: 'upstream-cert' as const, message: 'certificate has expired', code: 'CERT_HAS_EXPIRED' } };
+    const html = text(renderToStaticMarkup(<TlsLeg title="hopscope ↔ upstream" leg={leg} explanation="Use --upstream-ca" at={Date.parse('2026-01-01T00:00:00Z')} />));
+    assert.match(html, /upstream-cert\|: certificate has expired\|Use --upstream-ca\|/);
+    assert.match(html, /Subject\|CN=old\.test\|.*Valid\|2024-01-01T00:00:00\.000Z – 2025-01-01T00:00:00\.000Z\|expired\|/);
+    assert.equal(validityProblem(cert, Date.parse('2024-06-01T00:00:00Z')), null, 'valid then');
+    assert.equal(validityProblem(cert, Date.parse('2023-06-01T00:00:00Z')), 'not yet valid');
   });
 
   test('labels: protocol per leg, ALPN per leg, path from the URL, sizes', () => {

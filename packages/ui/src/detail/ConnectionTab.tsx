@@ -76,8 +76,8 @@ export function ConnectionTab({ connectionId, version, info }: { connectionId: n
         <h3>TLS</h3>
         {c.tls.client || c.tls.upstream ? (
           <div className="legs">
-            <TlsLeg title="Client ↔ hopscope" leg={c.tls.client} explanation={c.tls.client?.error ? explain('client', c.tls.client.error.reason, info?.caPath ?? null) : null} />
-            <TlsLeg title="hopscope ↔ upstream" leg={c.tls.upstream} explanation={c.tls.upstream?.error ? explain('upstream', c.tls.upstream.error.reason, null) : null} />
+            <TlsLeg title="Client ↔ hopscope" leg={c.tls.client} at={c.openedAt} explanation={c.tls.client?.error ? explain('client', c.tls.client.error.reason, info?.caPath ?? null) : null} />
+            <TlsLeg title="hopscope ↔ upstream" leg={c.tls.upstream} at={c.openedAt} explanation={c.tls.upstream?.error ? explain('upstream', c.tls.upstream.error.reason, null) : null} />
           </div>
         ) : (
           <p className="muted">No TLS on this connection{c.intercepted === false ? ' that hopscope decrypted' : ''}.</p>
@@ -105,7 +105,14 @@ export function ConnectionTab({ connectionId, version, info }: { connectionId: n
   );
 }
 
-function TlsLeg({ title, leg, explanation }: { title: string; leg: TlsLegDetail | null; explanation: string | null }) {
+/** Why a certificate was not valid at `at` (ms since the epoch: when the connection was made), or null. */
+export function validityProblem(cert: { validFrom: string; validTo: string }, at: number): string | null {
+  if (Date.parse(cert.validTo) < at) return 'expired';
+  if (Date.parse(cert.validFrom) > at) return 'not yet valid';
+  return null;
+}
+
+export function TlsLeg({ title, leg, explanation, at }: { title: string; leg: TlsLegDetail | null; explanation: string | null; at: number }) {
   return (
     <div className={`leg${leg?.error ? ' failed' : ''}`}>
       <h4>{title}</h4>
@@ -138,7 +145,13 @@ function TlsLeg({ title, leg, explanation }: { title: string; leg: TlsLegDetail 
                     <tr><th scope="row">Subject</th><td>{cert.subject}</td></tr>
                     <tr><th scope="row">Issuer</th><td>{cert.issuer}</td></tr>
                     {cert.sans.length ? <tr><th scope="row">Names</th><td>{cert.sans.join(', ')}</td></tr> : null}
-                    <tr><th scope="row">Valid</th><td>{cert.validFrom} – {cert.validTo}</td></tr>
+                    <tr>
+                      <th scope="row">Valid</th>
+                      <td>
+                        {cert.validFrom} – {cert.validTo}
+                        {validityProblem(cert, at) ? <span className="code-chip warn">{validityProblem(cert, at)}</span> : null}
+                      </td>
+                    </tr>
                     <tr><th scope="row">SHA-256</th><td className="break mono">{cert.fingerprint256}</td></tr>
                   </tbody>
                 </table>
