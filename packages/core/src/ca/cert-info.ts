@@ -3,15 +3,14 @@
 import { X509Certificate } from 'node:crypto';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { CertificateInfo } from '../capture/events.js';
+import { LruMap } from '../util/lru-map.js';
 
 /** Longest chain walked; real ones are 2–4 certificates. */
 const MAX_CHAIN = 16;
 /** Issuer certificates described so far, by SHA-256 fingerprint (most recently used last). */
-const issuers = new Map<string, CertificateInfo>();
-const MAX_ISSUERS = 256;
+const issuers = new LruMap<string, CertificateInfo>(256);
 /** Whole chains described so far, by the SHA-256 fingerprint of their leaf. */
-const chains = new Map<string, CertificateInfo[]>();
-const MAX_CHAINS = 1024;
+const chains = new LruMap<string, CertificateInfo[]>(1024);
 
 export function certificateInfo(cert: PeerCertificate | X509Certificate): CertificateInfo {
   const x509 = cert instanceof X509Certificate ? cert : fromPeer(cert);
@@ -37,10 +36,10 @@ export function chainInfo(socket: TLSSocket, presented?: PeerCertificate): Certi
   // hosts) are described once each. (Not getPeerX509Certificate for the key: in Node 20,
   // getPeerCertificate returns nothing after it.)
   const key = (presented ?? socket.getPeerCertificate(false))?.fingerprint256;
-  const known = key ? recentlyUsed(chains, key) : undefined;
+  const known = key ? chains.get(key) : undefined;
   if (known) return known;
   const chain = walkChain(presented ?? socket.getPeerCertificate(true));
-  if (key && chain.length > 0) remember(chains, key, chain, MAX_CHAINS);
+  if (key && chain.length > 0) chains.set(key, chain);
   return chain;
 }
 
@@ -59,26 +58,11 @@ function walkChain(leaf: PeerCertificate | undefined): CertificateInfo[] {
 }
 
 function issuerInfo(cert: PeerCertificate): CertificateInfo {
-  const known = recentlyUsed(issuers, cert.fingerprint256);
+  const known = issuers.get(cert.fingerprint256);
   if (known) return known;
   const info = certificateInfo(cert);
-  remember(issuers, cert.fingerprint256, info, MAX_ISSUERS);
+  issuers.set(cert.fingerprint256, info);
   return info;
-}
-
-/** A cached value, moved to the most recently used end. */
-function recentlyUsed<T>(cache: Map<string, T>, key: string): T | undefined {
-  const value = cache.get(key);
-  if (value !== undefined) {
-    cache.delete(key);
-    cache.set(key, value);
-  }
-  return value;
-}
-
-function remember<T>(cache: Map<string, T>, key: string, value: T, max: number): void {
-  cache.set(key, value);
-  if (cache.size > max) cache.delete(cache.keys().next().value as string);
 }
 
 /** The certificate this side presented (for the client leg: hopscope's leaf), or [] if none. */

@@ -14,6 +14,7 @@ import { BIT_STRING, SEQUENCE, tlv } from './der.js';
 import { KeyedContextPool } from './keyed-context-pool.js';
 import { leafCertificateInfo } from './leaf-info.js';
 import { LeafTbs, SHA256_WITH_RSA_ALG_ID, subjectKeyIdOf } from './leaf-tbs.js';
+import { LruMap } from '../util/lru-map.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Browsers reject leaves valid for more than 398 days; 396 ahead plus one backdated day stays under. */
@@ -78,13 +79,12 @@ export class LeafMinter {
   private readonly caKey: KeyObject;
   private readonly caNotAfter: number;
   private readonly tbs: LeafTbs;
-  private readonly cacheSize: number;
   private readonly includeCaInChain: boolean;
   private readonly contexts: KeyedContextPool;
   /** The CA's subject as the capture writes names: the issuer of every leaf. */
   private readonly caName: string;
   private readonly now: () => number;
-  private readonly cache = new Map<string, CacheEntry>();
+  private readonly cache: LruMap<string, CacheEntry>;
 
   constructor(ca: CaMaterial, options: LeafMinterOptions = {}) {
     this.caPem = ca.certPem;
@@ -101,7 +101,7 @@ export class LeafMinter {
     const caDer = Buffer.from(caCert.raw);
     this.tbs = new LeafTbs(caDer, publicKey.export({ type: 'spki', format: 'der' }), subjectKeyIdOf(caDer));
 
-    this.cacheSize = Math.max(1, options.cacheSize ?? 1000);
+    this.cache = new LruMap(Math.max(1, options.cacheSize ?? 1000));
     this.includeCaInChain = options.includeCaInChain ?? true;
     this.contexts = new KeyedContextPool({ ...options.secureContextOptions, key: this.keyPem });
     this.caName = certificateInfo(caCert).subject;
@@ -176,20 +176,12 @@ export class LeafMinter {
     const cached = this.cache.get(key);
     if (cached && cached.expiresAt > this.now()) {
       this.stats.hits++;
-      // Map keeps insertion order: re-inserting marks the entry most recently used.
-      this.cache.delete(key);
-      this.cache.set(key, cached);
       return cached;
     }
-    this.cache.delete(key);
     const leaf = this.mint(key);
     const context = this.contexts.take(this.includeCaInChain ? leaf.certPem + this.caPem : leaf.certPem);
     const entry: CacheEntry = { context, leaf, info: leafCertificateInfo(leaf, this.caName), expiresAt: leaf.notAfter.getTime() - EXPIRY_MARGIN_MS };
-    this.cache.set(key, entry);
-    while (this.cache.size > this.cacheSize) {
-      this.cache.delete(this.cache.keys().next().value as string);
-      this.stats.evictions++;
-    }
+    this.stats.evictions += this.cache.set(key, entry);
     return entry;
   }
 }

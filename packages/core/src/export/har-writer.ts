@@ -15,6 +15,7 @@ import type { ConnectionDetail, ExchangeDetail, ExchangeFilter } from '../store/
 import { toHarEntry } from './har-entry.js';
 import type { HarCreator } from './har-types.js';
 import { webSocketMessagePages, webSocketOf } from './ws-messages.js';
+import { LruMap } from '../util/lru-map.js';
 
 export interface WriteHarOptions {
   /** Which exchanges, decided by the store (ids, host, method, status, URL substring). */
@@ -149,23 +150,20 @@ function drained(out: Writable): Promise<void> {
 
 /** The last few connections looked up: consecutive exchanges mostly share one. */
 class ConnectionCache {
-  private readonly map = new Map<number, ConnectionDetail | null>();
+  private readonly map: LruMap<number, ConnectionDetail | null>;
 
   constructor(
     private readonly db: Database.Database,
-    private readonly limit: number,
-  ) {}
+    limit: number,
+  ) {
+    this.map = new LruMap(limit);
+  }
 
   get(id: number): ConnectionDetail | null {
     const cached = this.map.get(id);
-    if (cached !== undefined) {
-      this.map.delete(id);
-      this.map.set(id, cached);
-      return cached;
-    }
+    if (cached !== undefined) return cached;
     const conn = getConnection(this.db, id);
     this.map.set(id, conn);
-    if (this.map.size > this.limit) this.map.delete(this.map.keys().next().value!);
     return conn;
   }
 }
