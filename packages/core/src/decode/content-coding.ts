@@ -1,23 +1,9 @@
-// HTTP content codings (RFC 9110 §8.4): which a message says it applied, and undoing them. Used
-// by the inspector's decoded body route and by the filter's body search.
+// Undoing HTTP content codings (RFC 9110 §8.4) on Node: for the inspector's decoded body route and
+// the filter's body search. Which codings a message names: content-encoding-header.ts.
 import zlib from 'node:zlib';
-import type { HeaderList } from '../capture/events.js';
 
 /** Decoded output cap: a small compressed body can expand enormously. */
 const MAX_DECODED = 64 * 1024 * 1024;
-
-/** The Content-Encoding codings in the order they were applied. */
-export function contentCodings(headers: HeaderList | null): string[] {
-  const codings: string[] = [];
-  for (const [name, value] of headers ?? []) {
-    if (name.toLowerCase() !== 'content-encoding') continue;
-    for (const c of value.split(',')) {
-      const coding = c.trim().toLowerCase();
-      if (coding && coding !== 'identity') codings.push(coding);
-    }
-  }
-  return codings;
-}
 
 export class UnsupportedCodingError extends Error {}
 

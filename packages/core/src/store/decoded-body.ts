@@ -5,7 +5,8 @@
 // broken one, or one that would decode past the cap (a zip bomb) is searched as stored.
 import type Database from 'better-sqlite3';
 import type { HeaderList } from '../capture/events.js';
-import { contentCodings, decodeContent } from '../decode/content-coding.js';
+import { decodeContent } from '../decode/content-coding.js';
+import { contentCodings } from '../decode/content-encoding-header.js';
 import { DECODED_BODY_SQL_FUNCTION } from '../filter/to-sql.js';
 
 /** The body with its content codings undone; as stored when there are none or that fails. */

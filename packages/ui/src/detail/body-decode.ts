@@ -13,17 +13,7 @@ export function bodyBytes(body: BodyJson): Uint8Array | null {
   return null;
 }
 
-export function contentCodings(headers: Array<[string, string]> | null): string[] {
-  const out: string[] = [];
-  for (const [name, value] of headers ?? []) {
-    if (name.toLowerCase() !== 'content-encoding') continue;
-    for (const part of value.split(',')) {
-      const c = part.trim().toLowerCase();
-      if (c && c !== 'identity') out.push(c);
-    }
-  }
-  return out;
-}
+export { contentCodings } from '../../../core/src/decode/content-encoding-header.js';
 
 const STREAM_FORMATS: Record<string, string[]> = {
   gzip: ['gzip'],
