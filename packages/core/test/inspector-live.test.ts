@@ -151,6 +151,38 @@ describe('inspector live hub', { timeout: 30_000 }, () => {
     again.close();
   });
 
+  test('a paused client gets no rows, only the count of new matching exchanges; resuming brings them', async () => {
+    // A rig of its own: "new" means an id above the newest at the pause, and another test here stores id 900001.
+    const own = await startRig();
+    try {
+      const live = await openLive(own);
+      autoAck(live);
+      live.send({ type: 'subscribe', filter: 'method:POST' });
+      const snap = await live.next('snapshot');
+      live.send({ type: 'pause' });
+      assert.equal((await live.next('paused')).newExchanges, 0, 'the pause is acknowledged with nothing new yet');
+      await own.request('/paused-get');
+      await own.request('/echo', { method: 'POST', body: 'one' });
+      await own.request('/echo', { method: 'POST', body: 'two' });
+      own.proxy.flush();
+      const counted = await live.next('paused', (m) => m.newExchanges === 2);
+      assert.ok(counted.seq > snap.seq);
+      const from = live.messages.indexOf(snap);
+      assert.ok(!live.messages.slice(from).some((m) => m.type === 'events'), 'no rows while paused');
+
+      live.send({ type: 'subscribe', filter: 'method:POST', since: snap.seq });
+      const delta = await live.next('snapshot', () => true, from + 1);
+      assert.equal(delta.mode, 'delta');
+      assert.deepEqual(delta.exchanges.map(pathOf), ['/echo', '/echo'], 'what was counted, and only that');
+      await own.request('/echo', { method: 'POST', body: 'three' });
+      await waitComplete(live, '/echo');
+      assert.ok(!live.messages.slice(live.messages.indexOf(delta)).some((m) => m.type === 'paused'), 'no count once resumed');
+      live.close();
+    } finally {
+      await own.close();
+    }
+  });
+
   test('a client that stops acknowledging is told to resync; its queue is dropped', async () => {
     const slowRig = await startRig({ live: { maxInFlight: 1, maxQueue: 5 } });
     try {

@@ -1,5 +1,6 @@
 // The inspector page: toolbar (filter, pause, clear), the live exchange list, and the detail pane.
 import { useCallback, useEffect, useMemo, useState, useSyncExternalStore } from 'react';
+import { PAUSED_COUNT_CAP } from '../../core/src/inspector/protocol.js';
 import { liveUrl } from './api/live-client.js';
 import { DetailPane } from './detail/DetailPane.js';
 import { EmptyState } from './EmptyState.js';
@@ -45,7 +46,7 @@ export function App() {
         <FilterBox applied={state.filter} onApply={onApplyFilter} serverError={state.filterError} />
         <div className="actions">
           <button onClick={() => (paused ? session.resume() : session.pause())} aria-pressed={paused} title={paused ? 'Resume live updates' : 'Pause live updates'}>
-            {paused ? '▶ Resume' : '❚❚ Pause'}
+            {paused ? `▶ Resume${pausedCount(state.pausedNew)}` : '❚❚ Pause'}
           </button>
           <a
             className="button"
@@ -89,4 +90,10 @@ export function App() {
       </footer>
     </div>
   );
+}
+
+/** " · 3 new" on the Resume button: what the paused view is not showing yet. */
+function pausedCount(n: number): string {
+  if (n === 0) return '';
+  return ` · ${n >= PAUSED_COUNT_CAP ? `${PAUSED_COUNT_CAP}+` : n} new`;
 }

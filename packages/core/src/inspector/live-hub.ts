@@ -10,7 +10,7 @@ import type { CommittedInfo } from '../store/sqlite-sink.js';
 import { capabilities } from './capabilities.js';
 import { changedSince, classifyIds, connectionSummaries, listRows } from './exchange-rows.js';
 import { LiveQueue } from './live-queue.js';
-import { LIVE_PROTOCOL_VERSION, type ClientMessage, type ServerMessage } from './protocol.js';
+import { LIVE_PROTOCOL_VERSION, PAUSED_COUNT_CAP, type ClientMessage, type ServerMessage } from './protocol.js';
 
 export interface LiveHubOptions {
   /** Shortest time between two messages to one client. Default 50 ms. */
@@ -32,6 +32,8 @@ export interface LiveHubOptions {
 interface Client {
   ws: WebSocket;
   subscribed: boolean;
+  /** While paused: the newest exchange id at the pause, and the matching exchanges seen after it. */
+  paused: { sinceId: number; newIds: Set<number>; told: number } | null;
   filterText: string;
   filter: FilterExpr | null;
   afterId: number;
@@ -77,14 +79,14 @@ export class LiveHub {
   /** Wire to SqliteSink.onCommitted. */
   committed(info: CommittedInfo): void {
     this.watermark = Math.max(this.watermark, info.lastSeq);
-    if (!this.anySubscribed()) return;
+    if (!this.anyListening()) return;
     for (const id of info.exchangeIds) this.pendingIds.add(id);
     for (const id of info.connIds) this.pendingConns.add(id);
     this.schedule();
   }
 
   attach(ws: WebSocket): void {
-    const client: Client = { ws, subscribed: false, filterText: '', filter: null, afterId: 0, queue: new LiveQueue(), nextBatch: 1, acked: 0 };
+    const client: Client = { ws, subscribed: false, paused: null, filterText: '', filter: null, afterId: 0, queue: new LiveQueue(), nextBatch: 1, acked: 0 };
     this.clients.add(client);
     ws.on('message', (data, isBinary) => this.receive(client, isBinary ? null : data.toString()));
     ws.on('close', () => this.clients.delete(client));
@@ -114,7 +116,11 @@ export class LiveHub {
         return;
       case 'unsubscribe':
         client.subscribed = false;
+        client.paused = null;
         client.queue.clear();
+        return;
+      case 'pause':
+        this.pause(client);
         return;
       case 'ack':
         if (typeof msg.n === 'number') client.acked = Math.max(client.acked, Math.min(msg.n, client.nextBatch - 1));
@@ -129,6 +135,7 @@ export class LiveHub {
     const filterText = typeof msg.filter === 'string' ? msg.filter : '';
     const parsed = parseFilter(filterText);
     client.queue.clear();
+    client.paused = null;
     client.acked = client.nextBatch - 1;
     if (!parsed.ok) {
       client.subscribed = false;
@@ -155,8 +162,17 @@ export class LiveHub {
     this.send(client, { type: 'snapshot', mode: 'full', seq, filter: filterText, exchanges: page.rows, removed: [], hasMore: page.hasMore });
   }
 
-  private anySubscribed(): boolean {
-    for (const c of this.clients) if (c.subscribed) return true;
+  /** Stops the updates but keeps the filter, and counts the matching exchanges that arrive meanwhile. */
+  private pause(client: Client): void {
+    client.subscribed = false;
+    client.queue.clear();
+    const newest = this.db.prepare('SELECT coalesce(max(id), 0) AS id FROM exchanges').get() as { id: number };
+    client.paused = { sinceId: newest.id, newIds: new Set(), told: 0 };
+    this.send(client, { type: 'paused', seq: this.watermark, newExchanges: 0 });
+  }
+
+  private anyListening(): boolean {
+    for (const c of this.clients) if (c.subscribed || c.paused) return true;
     return false;
   }
 
@@ -174,6 +190,7 @@ export class LiveHub {
     this.pendingIds = new Set();
     this.pendingConns = new Set();
     const subscribed = [...this.clients].filter((c) => c.subscribed);
+    const paused = [...this.clients].filter((c) => c.paused);
     if (ids.length > this.opts.maxTouched) {
       for (const c of subscribed) this.resync(c, 'too-many-changes');
       return;
@@ -181,18 +198,23 @@ export class LiveHub {
     if (ids.length > 0) {
       // Clients with the same filter share one query.
       const groups = new Map<string, Client[]>();
-      for (const c of subscribed) {
+      for (const c of [...subscribed, ...paused]) {
         const key = `${c.afterId}\u0000${c.filterText}`;
         groups.set(key, [...(groups.get(key) ?? []), c]);
       }
       for (const members of groups.values()) {
         const { matching, removed } = classifyIds(this.db, ids, members[0].filter, members[0].afterId);
         for (const c of members) {
+          if (c.paused) {
+            countNew(c.paused, matching);
+            continue;
+          }
           c.queue.addRows(matching);
           c.queue.addRemoved(removed);
         }
       }
     }
+    for (const c of paused) this.tellPaused(c);
     if (connIds.length > 0 && subscribed.length > 0) {
       const conns = connectionSummaries(this.db, connIds);
       for (const c of subscribed) c.queue.addConnections(conns);
@@ -219,6 +241,14 @@ export class LiveHub {
     return true;
   }
 
+  /** Tells a paused client how many new exchanges wait for it, when that changed and it can take it. */
+  private tellPaused(c: Client): void {
+    const p = c.paused!;
+    if (p.newIds.size === p.told || c.ws.bufferedAmount > this.opts.highWaterBytes) return;
+    p.told = p.newIds.size;
+    this.send(c, { type: 'paused', seq: this.watermark, newExchanges: p.told });
+  }
+
   private resync(c: Client, reason: 'overflow' | 'too-many-changes'): void {
     c.queue.clear();
     c.subscribed = false;
@@ -227,5 +257,12 @@ export class LiveHub {
 
   private send(c: Client, msg: ServerMessage): void {
     if (c.ws.readyState === c.ws.OPEN) c.ws.send(JSON.stringify(msg));
+  }
+}
+
+function countNew(paused: NonNullable<Client['paused']>, rows: readonly { id: number }[]): void {
+  for (const row of rows) {
+    if (paused.newIds.size >= PAUSED_COUNT_CAP) return;
+    if (row.id > paused.sinceId) paused.newIds.add(row.id);
   }
 }

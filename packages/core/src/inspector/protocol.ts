@@ -1,5 +1,5 @@
 // The inspector's wire types: JSON API responses and the live WebSocket messages (docs/api.md).
-// The UI imports these with `import type`; this file is the only definition.
+// The UI imports these (the types, and the constants below); this file is the only definition.
 import type { FailureReason, HttpProtocol } from '../capture/events.js';
 import type {
   ConnectionDetail,
@@ -13,6 +13,8 @@ import type {
 
 /** Protocol version of the live socket; bumped on incompatible changes. */
 export const LIVE_PROTOCOL_VERSION = 1;
+/** A paused client's count of new exchanges stops here (show it as "10000+"). */
+export const PAUSED_COUNT_CAP = 10_000;
 
 /** One row of the exchange list: the store's summary plus what the list columns need. */
 export interface ExchangeRow extends ExchangeSummary {
@@ -124,6 +126,8 @@ export type ClientMessage =
    */
   | { type: 'subscribe'; filter?: string; since?: number; afterId?: number; limit?: number }
   | { type: 'unsubscribe' }
+  /** Stop the updates, keep the filter, and be told how many new matching exchanges arrive meanwhile. */
+  | { type: 'pause' }
   /** The client has applied event batch `n`; the server keeps at most a few batches unacknowledged. */
   | { type: 'ack'; n: number };
 
@@ -151,6 +155,11 @@ export type ServerMessage =
       removed: number[];
       connections: ConnectionSummary[];
     }
+  /**
+   * The answer to `pause`, then again whenever the count moved: matching exchanges newer than the
+   * pause (at most PAUSED_COUNT_CAP). Resume with `subscribe` and `since`.
+   */
+  | { type: 'paused'; seq: number; newExchanges: number }
   /** The client fell behind or too much changed at once: subscribe again (the queue was dropped). */
   | { type: 'resync'; reason: 'overflow' | 'too-many-changes' }
   | { type: 'error'; code: 'bad-filter' | 'bad-message'; message: string; start?: number; end?: number };

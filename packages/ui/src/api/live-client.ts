@@ -45,7 +45,7 @@ export class LiveClient {
 
   pause(): void {
     this.paused = true;
-    this.send({ type: 'unsubscribe' });
+    this.send({ type: 'pause' });
     this.handlers.onStatus('paused');
   }
 
@@ -75,6 +75,7 @@ export class LiveClient {
     ws.onopen = () => {
       this.retryMs = 500;
       if (this.paused) {
+        this.send({ type: 'pause' });
         this.handlers.onStatus('paused');
         return;
       }

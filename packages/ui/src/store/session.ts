@@ -24,11 +24,13 @@ export interface SessionState {
   firstRowsMs: number | null;
   /** Sequence number of the last live batch that changed a connection (see connectionVersion). */
   connectionsSeq: number;
+  /** While paused: matching exchanges that arrived since the pause (the server stops at PAUSED_COUNT_CAP). */
+  pausedNew: number;
 }
 
 export class Session {
   readonly store = new ExchangeStore();
-  private state: SessionState = { status: 'connecting', info: null, filter: '', filterError: null, backfilling: false, firstRowsMs: null, connectionsSeq: 0 };
+  private state: SessionState = { status: 'connecting', info: null, filter: '', filterError: null, backfilling: false, firstRowsMs: null, connectionsSeq: 0, pausedNew: 0 };
   /** Per connection, the last live batch that changed its row or its HTTP/2 frames. */
   private readonly connectionSeqs = new Map<number, number>();
   private readonly listeners = new Set<() => void>();
@@ -90,6 +92,7 @@ export class Session {
   }
 
   resume(): void {
+    this.set({ pausedNew: 0 });
     this.live.resume(this.store.seq);
   }
 
@@ -127,6 +130,9 @@ export class Session {
         this.lastEventBatch = m.n;
         this.flusher.request();
         if (m.connections.length > 0) this.connectionsChanged(m.connections.map((c) => c.id), m.seq);
+        return;
+      case 'paused':
+        this.set({ pausedNew: m.newExchanges });
         return;
       case 'error':
         if (m.code === 'bad-filter') this.set({ filterError: { message: m.message, start: m.start, end: m.end } });
