@@ -12,6 +12,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { WebSocket } from 'ws';
 import { runCli, type CliProcess } from './helpers/cli-process.js';
 import { startTestProxy, testCaDir } from './helpers/proxy.js';
 import { startUpstream, type TestUpstream } from './helpers/upstream.js';
@@ -31,10 +32,33 @@ const CHECK_CAPTURE = `
 `;
 const WARNING = /cannot write the capture file (.+?): (.+?)\. Proxying continues; traffic is not recorded until the file can be written again/g;
 
-/** `hopscope start` on a free port, headless, recording into `db`. */
-function startCli(db: string, options: { caDir?: string; wrap?: (command: string[]) => string[] } = {}): CliProcess {
-  const args = ['start', '--listen', '127.0.0.1:0', '--no-ui', '--quiet', '--db', db, '--ca-dir', options.caDir ?? testCaDir()];
+/** `hopscope start` on a free port recording into `db`, headless unless `ui` (then on a free port too). */
+function startCli(db: string, options: { caDir?: string; ui?: boolean; wrap?: (command: string[]) => string[] } = {}): CliProcess {
+  const ui = options.ui ? ['--ui', '127.0.0.1:0'] : ['--no-ui'];
+  const args = ['start', '--listen', '127.0.0.1:0', ...ui, '--quiet', '--db', db, '--ca-dir', options.caDir ?? testCaDir()];
   return runCli(args, options.wrap ? { wrap: options.wrap } : {});
+}
+
+/**
+ * Resolves once the inspector's live feed announces an exchange on `path` as complete: the hub
+ * announces only what the store has committed, so the row is then in the file.
+ */
+async function committed(cli: CliProcess, path: string): Promise<void> {
+  const ui = new URL(await cli.line('ui'));
+  const ws = new WebSocket(`ws://${ui.host}/api/live?token=${ui.searchParams.get('token')}`);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      ws.on('error', reject);
+      ws.on('message', (data) => {
+        const m = JSON.parse(data.toString()) as { type: string; n?: number; exchanges?: Array<{ url: string; state: string }> };
+        if (m.type === 'hello') ws.send(JSON.stringify({ type: 'subscribe' }));
+        if (m.type === 'events') ws.send(JSON.stringify({ type: 'ack', n: m.n }));
+        if (m.exchanges?.some((row) => new URL(row.url).pathname === path && row.state === 'complete')) resolve();
+      });
+    });
+  } finally {
+    ws.close();
+  }
 }
 
 async function proxyOf(cli: CliProcess): Promise<{ host: string; port: number }> {
@@ -147,6 +171,7 @@ describe('capture file faults', { timeout: 60_000 }, () => {
     const file = join(mount, 'capture.sqlite');
     // A 1 MiB tmpfs seen only by the child (a private mount namespace): 40 responses of 64 KiB overflow it.
     const cli = startCli(file, {
+      ui: true,
       wrap: (command) => ['unshare', '-m', 'sh', '-c', `mount -t tmpfs -o size=1m tmpfs "${mount}" && exec "$0" "$@"`, ...command],
     });
     try {
@@ -154,13 +179,11 @@ describe('capture file faults', { timeout: 60_000 }, () => {
       // Read the file where the child sees it: from inside its mount namespace.
       const look = (): { integrity: string; exchanges: number } =>
         JSON.parse(execFileSync('nsenter', ['-t', String(cli.child.pid), '-m', process.execPath, '-e', CHECK_CAPTURE, file], { encoding: 'utf8' }));
-      // One small exchange first, committed while there is room (no other signal of a commit
-      // reaches this process, so look until it is there: a flush comes every 100 ms).
+      // One small exchange first, committed while there is room.
+      const smallCommitted = committed(cli, '/small');
       assert.equal((await proxiedRequest(proxy, `http://127.0.0.1:${upstream.port}/small`)).status, 200);
-      for (let tries = 0; look().exchanges === 0; tries++) {
-        assert.ok(tries < 50, 'the first exchange was never committed');
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      await smallCommitted;
+      assert.equal(look().exchanges, 1);
       const warned = stderrMatch(cli, WARNING);
       for (let i = 0; i < 40; i++) {
         const res = await proxiedRequest(proxy, `http://127.0.0.1:${upstream.port}/big/${i}`);
