@@ -65,6 +65,10 @@ describe('inspector in Chromium', { timeout: 90_000 }, () => {
       } else if (url.startsWith('/missing')) {
         res.writeHead(404, { 'Content-Type': 'text/plain' });
         res.end('not here');
+      } else if (url === '/helloworld.Greeter/SayHello') {
+        // One gRPC message, {1: "hello", 2: 3}, framed as gRPC frames it (a gRPC-Web style exchange over HTTP/1.1).
+        res.writeHead(200, { 'Content-Type': 'application/grpc-web+proto' });
+        res.end(Buffer.from('00000000090a0568656c6c6f1003', 'hex'));
       } else if (url === '/logo.png') {
         res.writeHead(200, { 'Content-Type': 'image/png' });
         res.end(Buffer.from('iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAYAAAAf8/9hAAAAK0lEQVR4nGNgGAWMDAwM/xkYGP4zMDAwMDIyMjAwMDAwMLCwsLCwsDIyAgA5eAP9l2S7JQAAAABJRU5ErkJggg==', 'base64'));
@@ -196,6 +200,15 @@ describe('inspector in Chromium', { timeout: 90_000 }, () => {
     await page.keyboard.press('ArrowDown');
     const afterDown = await page.locator('.row.selected').getAttribute('data-id');
     assert.notEqual(afterDown, before);
+  });
+
+  test('a gRPC body shows its messages decoded without a schema', async () => {
+    await proxiedRequest(proxy, `${origin()}/helloworld.Greeter/SayHello`, { method: 'POST', headers: { 'content-type': 'application/grpc-web+proto' } });
+    await page.locator('.exchange-list [role=row]', { hasText: '/helloworld.Greeter/SayHello' }).click();
+    const detail = page.locator('aside.detail');
+    await detail.getByRole('tab', { name: 'Response' }).click();
+    await detail.locator('pre.grpc', { hasText: 'message 1' }).waitFor();
+    assert.equal(await detail.locator('pre.grpc').innerText(), 'message 1 · 9 bytes\n1: "hello"\n2: 3');
   });
 
   test('WebSocket messages, HTTP/2 frames and both TLS legs', async () => {

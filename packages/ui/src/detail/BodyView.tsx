@@ -1,10 +1,12 @@
-// Shows one body: content codings undone, then JSON pretty-printed, text, an image, or hex.
+// Shows one body: content codings undone, then JSON pretty-printed, gRPC messages, text, an image,
+// or hex.
 // "Raw" shows the stored bytes as they went over the wire (still content-coded).
 import { useEffect, useMemo, useState } from 'react';
 import type { BodyJson } from '../../../core/src/inspector/protocol.js';
 import { fetchBodyBytes } from '../api/rest.js';
 import { formatBytes } from '../format.js';
 import { bodyBytes, classifyBody, contentCodings, decodeInBrowser, hexDump, tryJson, utf8, type Decoded } from './body-decode.js';
+import { describeGrpcBody, isGrpcContentType } from './grpc-body.js';
 
 interface Props {
   exchangeId: number;
@@ -21,7 +23,8 @@ export function BodyView({ exchangeId, side, body, headers }: Props) {
   const [view, setView] = useState<View>('pretty');
   const [loaded, setLoaded] = useState<Loaded>({ state: 'loading' });
   const codings = useMemo(() => contentCodings(headers), [headers]);
-  const contentType = headers?.find(([n]) => n.toLowerCase() === 'content-type')?.[1] ?? null;
+  const header = (name: string) => headers?.find(([n]) => n.toLowerCase() === name)?.[1] ?? null;
+  const contentType = header('content-type');
 
   useEffect(() => {
     if (!body) return;
@@ -72,19 +75,28 @@ export function BodyView({ exchangeId, side, body, headers }: Props) {
       {loaded.state === 'ready' ? (
         <>
           {loaded.decoded.warning && view === 'pretty' ? <p className="notice warn">{loaded.decoded.warning}</p> : null}
-          <BodyContent view={view} stored={loaded.stored} decoded={loaded.decoded.bytes} contentType={contentType} />
+          <BodyContent view={view} stored={loaded.stored} decoded={loaded.decoded.bytes} contentType={contentType} grpcEncoding={header('grpc-encoding')} />
         </>
       ) : null}
     </div>
   );
 }
 
-function BodyContent({ view, stored, decoded, contentType }: { view: View; stored: Uint8Array; decoded: Uint8Array; contentType: string | null }) {
+interface ContentProps {
+  view: View;
+  stored: Uint8Array;
+  decoded: Uint8Array;
+  contentType: string | null;
+  grpcEncoding: string | null;
+}
+
+function BodyContent({ view, stored, decoded, contentType, grpcEncoding }: ContentProps) {
   if (view === 'hex') return <pre className="code hex">{hexDump(decoded)}</pre>;
   if (view === 'raw') {
     const text = utf8(stored);
     return <pre className="code">{text ?? hexDump(stored)}</pre>;
   }
+  if (isGrpcContentType(contentType) && decoded.length > 0) return <GrpcView bytes={decoded} encoding={grpcEncoding} />;
   const kind = classifyBody(decoded, contentType);
   switch (kind) {
     case 'empty':
@@ -103,6 +115,27 @@ function BodyContent({ view, stored, decoded, contentType }: { view: View; store
         </>
       );
   }
+}
+
+/** gRPC messages decoded without a schema (compressed ones are inflated first, hence async). */
+function GrpcView({ bytes, encoding }: { bytes: Uint8Array; encoding: string | null }) {
+  const [text, setText] = useState<string | null>(null);
+  useEffect(() => {
+    let live = true;
+    describeGrpcBody(bytes, encoding).then(
+      (t) => live && setText(t),
+      (err: Error) => live && setText(`Could not read the gRPC messages: ${err.message}`),
+    );
+    return () => {
+      live = false;
+    };
+  }, [bytes, encoding]);
+  return (
+    <>
+      <p className="muted">gRPC messages, decoded without a schema (field number: value).</p>
+      <pre className="code grpc">{text ?? 'Decoding…'}</pre>
+    </>
+  );
 }
 
 function ImageView({ bytes, contentType }: { bytes: Uint8Array; contentType: string }) {

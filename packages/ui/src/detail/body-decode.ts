@@ -15,6 +15,11 @@ export function bodyBytes(body: BodyJson): Uint8Array | null {
 
 export { contentCodings } from '../../../core/src/decode/content-encoding-header.js';
 
+// Spelled from the constructors, not the DOM's own names, so this file also type-checks under
+// Node's types (the root tests read gRPC bodies with it).
+type Format = ConstructorParameters<typeof DecompressionStream>[0];
+type BlobParts = ConstructorParameters<typeof Blob>[0];
+
 const STREAM_FORMATS: Record<string, string[]> = {
   gzip: ['gzip'],
   'x-gzip': ['gzip'],
@@ -29,7 +34,7 @@ export function canDecodeInBrowser(coding: string): boolean {
 
 function supported(format: string): boolean {
   try {
-    new DecompressionStream(format as CompressionFormat);
+    new DecompressionStream(format as Format);
     return true;
   } catch {
     return false;
@@ -44,7 +49,7 @@ export interface Decoded {
 
 /** Undoes one coding; a stream error keeps the output so far (truncated bodies decode partly). */
 async function inflate(data: Uint8Array, format: string): Promise<Decoded> {
-  const stream = new Blob([data as BlobPart]).stream().pipeThrough(new DecompressionStream(format as CompressionFormat));
+  const stream = new Blob([data] as BlobParts).stream().pipeThrough(new DecompressionStream(format as Format));
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let warning: string | null = null;
