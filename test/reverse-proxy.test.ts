@@ -294,6 +294,32 @@ describe('reverse proxy over TLS: curl, both protocols, three kinds of backend',
     assert.equal(ex.responseProtocol, 'h2');
   });
 
+  test('an HTTP/1.1 client that sent TE: trailers gets an HTTP/2 response with a length chunked, so its trailers arrive; without TE they stay in the capture', async () => {
+    const get = (te: boolean) =>
+      new Promise<{ headers: http.IncomingHttpHeaders; trailers: string[]; body: string }>((resolve, reject) => {
+        const req = https.get(`${s.base}/h2/${te ? 'asked' : 'not-asked'}/trailers-length`, { ca: s.ca, headers: te ? { te: 'trailers' } : {}, agent: false }, (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (d: string) => (body += d));
+          res.on('end', () => resolve({ headers: res.headers, trailers: res.rawTrailers, body }));
+        });
+        req.on('error', reject);
+      });
+    const asked = await get(true);
+    assert.equal(asked.body, 'abc');
+    assert.equal(asked.headers['transfer-encoding'], 'chunked');
+    assert.equal(asked.headers['content-length'], undefined);
+    assert.deepEqual(asked.trailers, ['x-checksum', '42']);
+    const plain = await get(false);
+    assert.equal(plain.body, 'abc');
+    assert.equal(plain.headers['content-length'], '3', 'a client that did not ask keeps the length');
+    assert.deepEqual(plain.trailers, []);
+    for (const te of [true, false]) {
+      const ex = await exchangeFor(s.proxy, `/h2/${te ? 'asked' : 'not-asked'}/trailers-length`);
+      assert.deepEqual(ex.responseTrailers, [['x-checksum', '42']], 'the capture has the trailers either way');
+      assert.equal(headerOf(ex.responseHeaders!, 'content-length'), '3', 'and the headers the backend sent');
+    }
+  });
+
   test('300 request headers cross both ways (HTTP/2 allows 128 fields by default in Node; the byte limit is the bound here)', async () => {
     const many = Array.from({ length: 300 }, (_, i) => ['-H', `x-many-${i}: v${i}`]).flat();
     for (const [version, prefix, backend] of [['--http1.1', '/h2', s.h2], ['--http2', '/h1', s.h1]] as const) {

@@ -2,6 +2,7 @@
 // allowHTTP1, and h2c), all answering the same way by the last path segment, recording what they got:
 //   /echo       the request body back, with x-got-host, x-got-cookie and x-got-path
 //   /trailers   "abc" then trailer x-checksum: 42 (and echoes the request's trailers as x-got-*)
+//   /trailers-length  the same with Content-Length: 3 (HTTP/2 backends)
 //   /hints      a 103 Early Hints, then 200
 //   /head       "hello" with Content-Length (for HEAD)
 //   /not-modified  304
@@ -125,8 +126,9 @@ export async function startH2Backend(options: { tls: boolean; name?: string; set
         stream.respond({ ':status': 200, 'content-type': 'application/octet-stream', 'x-got-host': headerOf(r.headers, ':authority'), 'x-got-cookie': headerOf(r.headers, 'cookie'), 'x-got-path': r.path });
         return stream.end(r.body);
       }
-      if (path === '/trailers') {
-        stream.respond({ ':status': 200, 'content-type': 'text/plain', 'x-got-trailers': r.trailers.map(([n, v]) => `${n}=${v}`).join(',') }, { waitForTrailers: true });
+      if (path === '/trailers' || path === '/trailers-length') {
+        const length = path === '/trailers-length' ? { 'content-length': '3' } : {};
+        stream.respond({ ':status': 200, 'content-type': 'text/plain', ...length, 'x-got-trailers': r.trailers.map(([n, v]) => `${n}=${v}`).join(',') }, { waitForTrailers: true });
         stream.on('wantTrailers', () => stream.sendTrailers({ 'x-checksum': '42' }));
         return stream.end('abc');
       }

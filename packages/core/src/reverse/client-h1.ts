@@ -1,9 +1,10 @@
 // The client leg over HTTP/1.x: Node's http server parsed the request (its parser guards against
 // smuggling); the response goes out through its ServerResponse with the upstream's end-to-end
-// headers in their order and case, chunked when no length is known (then trailers can follow).
+// headers in their order and case, chunked when no length is known (then trailers can follow), and
+// chunked too for a client that asked for trailers (`TE: trailers`), which a length would drop.
 import type http from 'node:http';
 import type { HeaderList, HttpProtocol } from '../capture/events.js';
-import { pairsFromRaw } from '../net/hop-by-hop.js';
+import { headerValue, pairsFromRaw } from '../net/hop-by-hop.js';
 import { requestFraming } from '../net/request-head.js';
 import type { ClientLeg } from './client-leg.js';
 import { h1ResponseHeaders, h1Trailers } from './header-translation.js';
@@ -16,6 +17,8 @@ export class H1ClientLeg implements ClientLeg {
   readonly authority: string | null;
   readonly headers: HeaderList;
   readonly hasBody: boolean;
+  /** The client sent `TE: trailers`: it accepts trailer fields, so they must have a way to reach it. */
+  private readonly acceptsTrailers: boolean;
 
   constructor(
     private readonly req: http.IncomingMessage,
@@ -27,6 +30,8 @@ export class H1ClientLeg implements ClientLeg {
     this.headers = pairsFromRaw(req.rawHeaders);
     this.authority = req.headers.host ?? null;
     this.hasBody = requestFraming(this.headers) !== 'none';
+    const te = headerValue(this.headers, 'te') ?? '';
+    this.acceptsTrailers = this.protocol === 'HTTP/1.1' && te.split(',').some((t) => t.split(';')[0].trim().toLowerCase() === 'trailers');
     res.sendDate = false; // the client sees the upstream's Date, not ours
   }
 
@@ -61,8 +66,10 @@ export class H1ClientLeg implements ClientLeg {
     }
   }
 
-  respond(status: number, statusText: string, headers: HeaderList): void {
-    this.res.writeHead(status, statusText || undefined, h1ResponseHeaders(headers) as unknown as http.OutgoingHttpHeaders);
+  respond(status: number, statusText: string, headers: HeaderList, bodyless: boolean): void {
+    // Without a length Node frames the body chunked, and chunked framing can end with trailers.
+    const framed = this.acceptsTrailers && !bodyless ? headers.filter(([name]) => name.toLowerCase() !== 'content-length') : headers;
+    this.res.writeHead(status, statusText || undefined, h1ResponseHeaders(framed) as unknown as http.OutgoingHttpHeaders);
   }
 
   write(chunk: Buffer): boolean {
