@@ -6,52 +6,17 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import type http2 from 'node:http2';
-import zlib from 'node:zlib';
 import { startTestProxy, type TestProxy } from './helpers/proxy.js';
 import { upstreamCaFile } from './helpers/upstream.js';
 import { recordEvents, type EventLog } from './helpers/events.js';
 import { connectThroughProxy, startH2Upstream, type H2Upstream } from './helpers/h2-peers.js';
 import { encodeFrame } from '../packages/core/test/helpers/ws-encode.js';
-import { WsFrameParser } from '../packages/core/src/decode/ws/frame-parser.js';
-import { WsMessageAssembler, type WsWireMessage } from '../packages/core/src/decode/ws/message-assembler.js';
+import type { WsWireMessage } from '../packages/core/src/decode/ws/message-assembler.js';
+import { deflate, inflate, messageReader, webSocketStream } from './helpers/ws-h2-echo.js';
 import { getExchange, getWebSocket, listWsFrames, listWsMessages } from '../packages/core/src/store/queries.js';
 import type { WsClosed } from '../packages/core/src/capture/events.js';
 
 const MASK = Buffer.from('a1b2c3d4', 'hex');
-const DEFLATE = 'permessage-deflate; server_no_context_takeover; client_no_context_takeover';
-const deflate = (text: string) => zlib.deflateRawSync(Buffer.from(text), { finishFlush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4);
-const inflate = (bytes: Buffer) =>
-  zlib.inflateRawSync(Buffer.concat([bytes, Buffer.from([0, 0, 0xff, 0xff])]), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
-
-/** Reads WebSocket messages from one side's bytes (the peers' own minimal WebSocket endpoint). */
-function messageReader(side: 'client' | 'server', compressed: boolean, onMessage: (m: WsWireMessage) => void) {
-  const parser = new WsFrameParser({ side, allowedRsv: { rsv1: compressed } });
-  const assembler = new WsMessageAssembler({ deflate: compressed });
-  return (chunk: Buffer) => {
-    for (const frame of parser.push(chunk)) {
-      const message = assembler.push(frame);
-      if (message) onMessage(message);
-    }
-  };
-}
-
-/** The server end: echoes data messages (re-compressing compressed ones), answers pings and the close. */
-function webSocketStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) {
-  if (headers[':method'] !== 'CONNECT' || headers[':protocol'] !== 'websocket') {
-    stream.respond({ ':status': 400 });
-    stream.end();
-    return;
-  }
-  const compressed = String(headers['sec-websocket-extensions'] ?? '').includes('permessage-deflate');
-  stream.respond({ ':status': 200, ...(compressed ? { 'sec-websocket-extensions': DEFLATE } : {}) });
-  stream.on('data', messageReader('client', compressed, (m) => {
-    if (m.name === 'ping') stream.write(encodeFrame({ opcode: 0xa, payload: m.payload }));
-    else if (m.name === 'close') stream.end(encodeFrame({ opcode: 8, payload: m.payload }));
-    else if (m.compressed) stream.write(encodeFrame({ opcode: m.opcode, rsv1: true, payload: deflate(inflate(m.payload).toString()) }));
-    else stream.write(encodeFrame({ opcode: m.opcode, payload: m.payload }));
-  }));
-}
 
 describe('WebSocket over HTTP/2 (RFC 8441), intercepted', { timeout: 30_000 }, () => {
   let proxy: TestProxy;

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { once } from 'node:events';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 
 /** Flags that keep Chromium quiet: no background requests through the proxy, no QUIC. */
@@ -16,9 +17,12 @@ export function chromiumPath(): string {
   return found;
 }
 
-/** Base64 SHA-256 of the SubjectPublicKeyInfo of the certificate a TLS server at host:port presents. */
-export async function serverSpkiHash(host: string, port: number, ca: string): Promise<string> {
-  const socket = tls.connect({ host, port, ca });
+/**
+ * Base64 SHA-256 of the SubjectPublicKeyInfo of the certificate a TLS server at host:port presents;
+ * with `through` (e.g. a CONNECT tunnel of the proxy) the handshake runs over that socket, SNI `host`.
+ */
+export async function serverSpkiHash(host: string, port: number, ca: string, through?: Duplex): Promise<string> {
+  const socket = through ? tls.connect({ socket: through, servername: host, ca }) : tls.connect({ host, port, ca });
   try {
     await once(socket, 'secureConnect');
     const spki = socket.getPeerX509Certificate()!.publicKey.export({ type: 'spki', format: 'der' });
