@@ -202,6 +202,26 @@ describe('inspector in Chromium', { timeout: 90_000 }, () => {
     assert.notEqual(afterDown, before);
   });
 
+  test('Resend sends the request again through hopscope and selects the new exchange', async () => {
+    await page.locator('.exchange-list [role=row]', { hasText: '/api/login' }).first().click();
+    const detail = page.locator('aside.detail');
+    await detail.locator('.tabs').getByRole('tab', { name: 'Overview' }).click();
+    await detail.getByText('201 Created').waitFor();
+    const before = await detail.getAttribute('aria-label');
+    const receivedBefore = upstream.received.length;
+    await detail.getByRole('button', { name: 'Resend' }).click();
+    await page.waitForFunction((label) => {
+      const doc = (globalThis as unknown as { document: { querySelector(s: string): { getAttribute(n: string): string | null } | null } }).document;
+      return doc.querySelector('aside.detail')?.getAttribute('aria-label') !== label;
+    }, before);
+    await detail.getByText('201 Created').waitFor();
+    const again = upstream.received.slice(receivedBefore);
+    assert.deepEqual(again.map((r) => [r.method, r.url, r.body.toString()]), [['POST', '/api/login', '{"user":"ada","remember":true}']]);
+    const newId = Number((await detail.getAttribute('aria-label'))!.replace('Exchange ', ''));
+    assert.ok(newId > Number(before!.replace('Exchange ', '')), `a new exchange is selected (${before} → ${newId})`);
+    await page.locator(`.exchange-list [role=row][data-id="${newId}"]`).waitFor();
+  });
+
   test('a gRPC body shows its messages decoded without a schema', async () => {
     await proxiedRequest(proxy, `${origin()}/helloworld.Greeter/SayHello`, { method: 'POST', headers: { 'content-type': 'application/grpc-web+proto' } });
     await page.locator('.exchange-list [role=row]', { hasText: '/helloworld.Greeter/SayHello' }).click();

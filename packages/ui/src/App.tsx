@@ -75,7 +75,7 @@ export function App() {
             <ExchangeList store={store} selectedId={selectedId} onSelect={onSelect} sort={sort} onSort={onSort} />
           )}
         </section>
-        {selectedId !== null ? <DetailPane id={selectedId} row={selectedRow} connectionVersion={connectionVersion} info={state.info} onClose={onClose} /> : null}
+        {selectedId !== null ? <DetailPane id={selectedId} row={selectedRow} connectionVersion={connectionVersion} info={state.info} onClose={onClose} onSelect={onSelect} /> : null}
       </main>
       <footer className="statusbar">
         <span className={`live-dot ${state.status}`} aria-hidden />

@@ -49,7 +49,7 @@ describe('components', { timeout: 10_000 }, () => {
 
   test('the empty state gives the proxy address and the CA path', () => {
     const info = { name: 'hopscope' as const, liveProtocol: 1, proxyUrl: 'http://127.0.0.1:8080', caPath: '/home/u/.hopscope/ca.pem', seq: 0,
-      capabilities: { h2Frames: false, wsMessages: false } };
+      capabilities: { h2Frames: false, wsMessages: false }, replay: true };
     const html = renderToStaticMarkup(<EmptyState info={info} filter="" paused={false} />);
     assert.match(html, /Waiting for traffic/);
     assert.match(html, /curl -x http:\/\/127\.0\.0\.1:8080 http:\/\/example\.com\//);

@@ -68,6 +68,7 @@ export async function startCommand(args: string[]): Promise<number> {
           port: ui.port,
           proxyUrl: hopscope.proxyUrl,
           caPath: hopscope.caCertPath,
+          proxyAuth: access.proxyAuth,
         })
       : null;
   } catch (err) {

@@ -1,4 +1,5 @@
-// The JSON API (docs/api.md). Read-only: every route is a GET over the capture store.
+// The JSON API (docs/api.md). Every route is a GET over the capture store but one: POST
+// /api/exchanges/:id/replay sends a captured request again through the proxy (replay.ts).
 // The HAR export (GET /api/har) is answered by src/export/har-route.ts, after the same checks.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Database from 'better-sqlite3';
@@ -9,6 +10,7 @@ import { contentCodings } from '../decode/content-encoding-header.js';
 import { bodyJson, type BodyMode } from './bodies.js';
 import { capabilities } from './capabilities.js';
 import { connectionExchangeIds, isWebSocketExchange, listRows } from './exchange-rows.js';
+import { replayExchange, replayRefusal, type ReplayContext } from './replay.js';
 import { handleStreamRoutes } from './stream-routes.js';
 import {
   LIVE_PROTOCOL_VERSION,
@@ -17,6 +19,7 @@ import {
   type ExchangeDetailJson,
   type ExchangeListResponse,
   type InfoResponse,
+  type ReplayResponse,
 } from './protocol.js';
 
 export interface ApiContext {
@@ -25,6 +28,10 @@ export interface ApiContext {
   seq(): number;
   proxyUrl: string | null;
   caPath: string | null;
+  /** Null when the inspector cannot send requests (no proxy port or CA given). */
+  replay: ReplayContext | null;
+  /** Commits what the capture holds so far (a replayed exchange is readable once this resolves). */
+  flush(): Promise<void>;
 }
 
 const MAX_PAGE = 5000;
@@ -47,8 +54,14 @@ export function sendError(res: ServerResponse, status: number, code: string, mes
 /** Answers an /api/ request; returns false when no route matched. */
 export function handleApi(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, url: URL): boolean {
   const path = url.pathname;
+  const replay = /^\/api\/exchanges\/(\d+)\/replay$/.exec(path);
+  if (replay) {
+    if (req.method === 'POST') void replayRoute(ctx, Number(replay[1]), res);
+    else sendError(res, 405, 'method-not-allowed', 'Resend with POST.');
+    return true;
+  }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
-    sendError(res, 405, 'method-not-allowed', 'The inspector API is read-only: use GET.');
+    sendError(res, 405, 'method-not-allowed', 'The inspector API is read-only here: use GET.');
     return true;
   }
   if (path === '/api/info') {
@@ -59,6 +72,7 @@ export function handleApi(ctx: ApiContext, req: IncomingMessage, res: ServerResp
       caPath: ctx.caPath,
       seq: ctx.seq(),
       capabilities: capabilities(ctx.db),
+      replay: ctx.replay !== null,
     } satisfies InfoResponse);
     return true;
   }
@@ -85,6 +99,31 @@ export function handleApi(ctx: ApiContext, req: IncomingMessage, res: ServerResp
     return true;
   }
   return false;
+}
+
+/** Sends a captured request again; answers once its whole response came back and is committed. */
+async function replayRoute(ctx: ApiContext, id: number, res: ServerResponse): Promise<void> {
+  if (!ctx.replay) {
+    sendError(res, 501, 'replay-unavailable', 'This inspector was started without a proxy port and CA to send requests through.');
+    return;
+  }
+  const detail = getExchange(ctx.db, id);
+  if (!detail) {
+    sendError(res, 404, 'not-found', `No exchange ${id} in this capture.`);
+    return;
+  }
+  const refusal = replayRefusal(detail, isWebSocketExchange(ctx.db, id));
+  if (refusal) {
+    sendError(res, 409, 'not-replayable', refusal);
+    return;
+  }
+  try {
+    const outcome = await replayExchange(ctx.replay, detail);
+    await ctx.flush();
+    sendJson(res, 200, outcome satisfies ReplayResponse);
+  } catch (err) {
+    sendError(res, 502, 'replay-failed', `The request could not be sent again: ${(err as Error).message}`);
+  }
 }
 
 function intParam(url: URL, name: string): number | undefined | null {

@@ -59,6 +59,15 @@ export interface InfoResponse {
   /** Everything up to this sequence number is committed and readable. */
   seq: number;
   capabilities: Capabilities;
+  /** POST /api/exchanges/:id/replay works here (the inspector knows the proxy port and the CA). */
+  replay: boolean;
+}
+
+/** The answer to POST /api/exchanges/:id/replay, once the whole response came back. */
+export interface ReplayResponse {
+  /** The new exchange (null when hopscope recorded none). */
+  exchangeId: number | null;
+  status: number;
 }
 
 export interface ExchangeListResponse {

@@ -6,18 +6,20 @@ import { listenOn } from '../net/listen.js';
 import type Database from 'better-sqlite3';
 import { WebSocketServer } from 'ws';
 import type { CaptureBus } from '../capture/bus.js';
+import type { ProxyCredentials } from '../net/proxy-auth.js';
 import { readLastIds } from '../store/open-store.js';
 import type { SqliteSink } from '../store/sqlite-sink.js';
 import { handleHarRoute } from '../export/har-route.js';
 import { handleApi, sendError } from './api-routes.js';
 import { LiveHub, type LiveHubOptions } from './live-hub.js';
+import type { ReplayContext } from './replay.js';
 import { createGuard, newToken, tokenCookie } from './security.js';
 import { DEFAULT_UI_DIR, serveStatic } from './static-files.js';
 
 export interface InspectorOptions {
   db: Database.Database;
   sink: SqliteSink;
-  /** Reserved for live decoded streams that are not stored; the hub reads committed rows only. */
+  /** The capture bus: Resend follows it to name the exchange it made (the hub reads committed rows only). */
   bus?: CaptureBus;
   /** Address to bind: loopback unless the user asks otherwise. */
   host: string;
@@ -30,6 +32,8 @@ export interface InspectorOptions {
   /** Shown in the UI's empty state so people can set up a client. */
   proxyUrl?: string;
   caPath?: string;
+  /** The credentials the proxy port asks for (--proxy-auth): Resend presents them. */
+  proxyAuth?: ProxyCredentials | null;
   live?: LiveHubOptions;
 }
 
@@ -49,6 +53,20 @@ const SECURITY_HEADERS = {
     "default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'",
 };
 
+/** Resend needs the proxy port, the CA the replaying client trusts, and the bus. */
+function replayContext(options: InspectorOptions): ReplayContext | null {
+  if (!options.proxyUrl || !options.caPath || !options.bus) return null;
+  const url = new URL(options.proxyUrl);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return {
+    // A proxy on every address is reached on loopback.
+    proxy: { host: host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host, port: Number(url.port), credentials: options.proxyAuth ?? null },
+    caPath: options.caPath,
+    bus: options.bus,
+    timeoutMs: 60_000,
+  };
+}
+
 export async function startInspector(options: InspectorOptions): Promise<Inspector> {
   const { db, sink } = options;
   const token = options.token ?? newToken();
@@ -56,7 +74,14 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
   const hub = new LiveHub(db, readLastIds(db).seq, options.live);
   const stopCommitted = sink.onCommitted((info) => hub.committed(info));
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
-  const api = { db, seq: () => hub.seq, proxyUrl: options.proxyUrl ?? null, caPath: options.caPath ?? null };
+  const api = {
+    db,
+    seq: () => hub.seq,
+    proxyUrl: options.proxyUrl ?? null,
+    caPath: options.caPath ?? null,
+    replay: replayContext(options),
+    flush: () => sink.flush(),
+  };
 
   const server = http.createServer();
   const address = await listenOn(server, options.host, options.port);

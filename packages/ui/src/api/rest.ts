@@ -6,6 +6,7 @@ import type {
   ExchangeListResponse,
   H2FramesResponse,
   InfoResponse,
+  ReplayResponse,
   WebSocketResponse,
   WsMessageResponse,
 } from '../../../core/src/inspector/protocol.js';
@@ -20,8 +21,8 @@ export class ApiRequestError extends Error {
   }
 }
 
-async function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
-  const res = await fetch(path, { signal, credentials: 'same-origin', headers: { Accept: 'application/json' } });
+async function getJson<T>(path: string, signal?: AbortSignal, method = 'GET'): Promise<T> {
+  const res = await fetch(path, { method, signal, credentials: 'same-origin', headers: { Accept: 'application/json' } });
   if (!res.ok) {
     let body: ApiError | null = null;
     try {
@@ -74,3 +75,6 @@ export const fetchWsMessage = (id: number, signal?: AbortSignal) => getJson<WsMe
 
 export const fetchH2Frames = (connectionId: number, streamId: number | null, signal?: AbortSignal) =>
   getJson<H2FramesResponse>(`/api/connections/${connectionId}/h2-frames?limit=1000${streamId === null ? '' : `&streamId=${streamId}`}`, signal);
+
+/** Sends a captured request again through hopscope; resolves once its response came back. */
+export const replayExchange = (id: number) => getJson<ReplayResponse>(`/api/exchanges/${id}/replay`, undefined, 'POST');

@@ -8,6 +8,7 @@ import { CopyAsCurl } from './CopyAsCurl.js';
 import { HandshakeTab } from './HandshakeTab.js';
 import { MessageTab } from './MessageTab.js';
 import { OverviewTab } from './OverviewTab.js';
+import { ResendButton } from './ResendButton.js';
 import { FramesTab } from './FramesTab.js';
 import { TimingTab } from './TimingTab.js';
 import { useResource } from './use-resource.js';
@@ -33,9 +34,11 @@ interface Props {
   connectionVersion: number;
   info: InfoResponse | null;
   onClose(): void;
+  /** Moves the selection (Resend selects the exchange it made). */
+  onSelect(id: number): void;
 }
 
-export function DetailPane({ id, row, connectionVersion, info, onClose }: Props) {
+export function DetailPane({ id, row, connectionVersion, info, onClose, onSelect }: Props) {
   const [tab, setTab] = useState<TabId>('overview');
   // Refetch when the live row changes (response arrived, completed), keyed by its sequence number.
   const res = useResource(`${id}@${row?.lastSeq ?? 0}`, (signal) => fetchExchange(id, signal));
@@ -61,6 +64,7 @@ export function DetailPane({ id, row, connectionVersion, info, onClose }: Props)
         <div className="detail-title" title={row?.url}>
           <span className="method">{row?.method}</span> <span className="break">{row?.url ?? `#${id}`}</span>
         </div>
+        {exchange && info?.replay ? <ResendButton exchange={exchange} onSent={onSelect} /> : null}
         {exchange ? <CopyAsCurl exchange={exchange} /> : null}
         <button className="icon-button" aria-label="Close details" onClick={onClose}>
           ✕
