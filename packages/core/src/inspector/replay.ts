@@ -199,16 +199,16 @@ function h2Request(socket: tls.TLSSocket, authority: string, detail: ExchangeDet
  */
 function watchCapture(bus: CaptureBus): { exchangeOf(localPort: number): number | null; stop(): void } {
   const LIMIT = 10_000;
-  const opened: Array<{ connId: number; parentId: number | null; clientPort: number }> = [];
+  const opened: Array<{ connId: number; parentId: number | null; listener: string; clientPort: number }> = [];
   const requests: Array<{ connId: number; exchangeId: number }> = [];
   const stop = bus.subscribe((e) => {
-    if (e.kind === 'conn.opened' && opened.length < LIMIT) opened.push({ connId: e.connId, parentId: e.parentId, clientPort: e.clientPort });
+    if (e.kind === 'conn.opened' && opened.length < LIMIT) opened.push({ connId: e.connId, parentId: e.parentId, listener: e.listener, clientPort: e.clientPort });
     else if (e.kind === 'http.request' && requests.length < LIMIT) requests.push({ connId: e.connId, exchangeId: e.exchangeId });
   });
   return {
     stop,
     exchangeOf(localPort) {
-      const root = opened.find((c) => c.parentId === null && c.clientPort === localPort);
+      const root = opened.find((c) => c.parentId === null && c.listener === 'proxy' && c.clientPort === localPort);
       if (!root) return null;
       const ours = new Set([root.connId]);
       for (const c of opened) if (c.parentId !== null && ours.has(c.parentId)) ours.add(c.connId);
