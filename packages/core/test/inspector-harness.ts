@@ -33,7 +33,15 @@ export async function startRig(options: Partial<InspectorOptions> = {}): Promise
     }
   });
   const proxy = await startTestProxy();
-  const inspector = await startInspector({ db: proxy.db, sink: proxy.sink, bus: proxy.bus, host: '127.0.0.1', port: 0, ...options });
+  let inspector: Inspector;
+  try {
+    inspector = await startInspector({ db: proxy.db, sink: proxy.sink, bus: proxy.bus, host: '127.0.0.1', port: 0, ...options });
+  } catch (err) {
+    // Nothing left open: a failed start must fail the suite, not keep its process alive.
+    await proxy.close();
+    await upstream.close();
+    throw err;
+  }
   return {
     proxy,
     upstream,
