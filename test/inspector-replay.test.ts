@@ -106,6 +106,31 @@ describe('Resend from the inspector', { timeout: 60_000 }, () => {
     assert.equal(replayed.requestBody?.data.toString(), 'hello there');
   });
 
+  test('a chunked upload with trailers goes again chunked, with the same trailers', async () => {
+    const first = await new Promise<number>((resolve, reject) => {
+      const req = http.request({ host: proxy.host, port: proxy.port, method: 'POST', path: `http://site.test:${plain.port}/chunked`, agent: false,
+        headers: { Host: `site.test:${plain.port}`, 'Transfer-Encoding': 'chunked', Trailer: 'X-Sum' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.write('part one, ');
+      req.write('part two');
+      req.addTrailers({ 'X-Sum': '18' });
+      req.end();
+    });
+    assert.equal(first, 201);
+    const original = await newest('/chunked');
+    assert.deepEqual(original.requestTrailers, [['X-Sum', '18']]);
+    const answer = await callInspector(inspector, `/api/exchanges/${original.id}/replay`);
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    const [before, again] = plain.received.slice(-2);
+    assert.equal(again.body.toString(), 'part one, part two');
+    assert.deepEqual(again.trailers, ['X-Sum', '18']);
+    assert.deepEqual(again.rawHeaders, before.rawHeaders, 'Transfer-Encoding and Trailer as the first time');
+    assert.deepEqual(getExchange(proxy.db, answer.body.exchangeId!)!.requestTrailers, [['X-Sum', '18']]);
+  });
+
   test('HTTPS over HTTP/1.1 goes through the interception again (the resending client trusts the CA)', async () => {
     const first = await curl(['-x', proxy.proxyUrl, '--cacert', proxy.caCertPath, '--http1.1', '-H', 'X-Order: 1', '--data-binary', 'tls body', `https://site.test:${secure.port}/secure`]);
     assert.equal(first.stdout, 'got 8 bytes');
