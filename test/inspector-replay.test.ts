@@ -21,7 +21,7 @@ interface Answer {
 }
 
 /** POSTs (or `method`s) to the inspector with its token cookie, from its own origin unless told otherwise. */
-function callInspector(inspector: Inspector, path: string, options: { method?: string; origin?: string; token?: boolean } = {}): Promise<Answer> {
+function callInspector(inspector: Inspector, path: string, options: { method?: string; origin?: string; token?: boolean; json?: unknown; raw?: string } = {}): Promise<Answer> {
   const host = `127.0.0.1:${inspector.address.port}`;
   const headers: Record<string, string> = { Host: host, Origin: options.origin ?? `http://${host}` };
   if (options.token !== false) headers.Cookie = `hopscope_token_${inspector.address.port}=${inspector.token}`;
@@ -32,7 +32,7 @@ function callInspector(inspector: Inspector, path: string, options: { method?: s
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
     });
     req.on('error', reject);
-    req.end();
+    req.end(options.raw ?? (options.json === undefined ? undefined : JSON.stringify(options.json)));
   });
 }
 
@@ -164,6 +164,57 @@ describe('Resend from the inspector', { timeout: 60_000 }, () => {
     assert.equal(replayed.method, 'PUT');
   });
 
+  test('edited before resending: method, URL, headers and body as the user wrote them, the length made true', async () => {
+    const original = await newest('/form');
+    const headers = [['Host', `site.test:${plain.port}`], ['X-Edited', 'yes'], ['Content-Type', 'application/json'], ['Content-Length', '3']];
+    const answer = await callInspector(inspector, `/api/exchanges/${original.id}/replay`, {
+      json: { method: 'PUT', url: `http://site.test:${plain.port}/other?x=2`, headers, body: '{"é":true}' },
+    });
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    const got = plain.received.at(-1)!;
+    assert.deepEqual([got.method, got.url, got.body.toString()], ['PUT', '/other?x=2', '{"é":true}']);
+    assert.deepEqual(got.rawHeaders.slice(0, 8), ['Host', `site.test:${plain.port}`, 'X-Edited', 'yes', 'Content-Type', 'application/json', 'Content-Length', '11']);
+    const replayed = getExchange(proxy.db, answer.body.exchangeId!)!;
+    assert.equal(replayed.url, `http://site.test:${plain.port}/other?x=2`);
+    assert.equal(replayed.method, 'PUT');
+
+    const h2Original = await newest('/thing');
+    const h2Answer = await callInspector(inspector, `/api/exchanges/${h2Original.id}/replay`, {
+      json: { url: `https://h2.site.test:${h2.port}/edited`, headers: [['x-kind', 'edited']], body: 'new body' },
+    });
+    assert.equal(h2Answer.status, 200, JSON.stringify(h2Answer.body));
+    const last = h2Received.at(-1)!;
+    assert.deepEqual(Object.fromEntries(last.headers.filter(([n]) => n.startsWith(':') || n.startsWith('x-') || n === 'content-length')), {
+      ':method': 'PUT', ':path': '/edited', ':scheme': 'https', ':authority': `h2.site.test:${h2.port}`, 'x-kind': 'edited', 'content-length': '8',
+    });
+    assert.equal(last.body, 'new body');
+  });
+
+  test('edits that cannot go on the wire are refused before anything is sent', async () => {
+    const original = await newest('/form');
+    const sent = plain.received.length;
+    const cases: Array<[unknown, RegExp]> = [
+      [{ method: 'GET X' }, /not a method/],
+      [{ method: 'CONNECT' }, /not a method/],
+      [{ url: 'ftp://site.test/x' }, /Only http/],
+      [{ url: '/relative' }, /not an absolute URL/],
+      [{ headers: [['Bad Name', 'x']] }, /not a header name/],
+      [{ headers: [[':path', '/x']] }, /pseudo-headers come from the method and URL/],
+      [{ headers: [['X-Split', 'a\r\nInjected: yes']] }, /line break/],
+      [{ headers: [['X-Only-Name']] }, /\[name, value\] pairs/],
+      [{ body: 'a', bodyBase64: 'YQ==' }, /not both/],
+      [['not', 'an object'], /JSON object/],
+    ];
+    for (const [json, message] of cases) {
+      const answer = await callInspector(inspector, `/api/exchanges/${original.id}/replay`, { json });
+      assert.equal(answer.status, 400, JSON.stringify(json));
+      assert.match(answer.body.error!.message, message);
+    }
+    const notJson = await callInspector(inspector, `/api/exchanges/${original.id}/replay`, { raw: '{nope' });
+    assert.equal(notJson.status, 400);
+    assert.equal(plain.received.length, sent, 'nothing was sent');
+  });
+
   test('what cannot be resent says why; the API stays closed to other origins and to requests without the token', async () => {
     const ws = connectClient({ path: 'absolute-form', proxy, host: 'site.test', port: wsServer.port });
     await opened(ws);
@@ -203,11 +254,15 @@ describe('Resend with a body cap and with proxy authentication', { timeout: 30_0
       const refused = await callInspector(inspector, `/api/exchanges/${idOf('/big')}/replay`);
       assert.equal(refused.status, 409);
       assert.match(refused.body.error!.message, /Only 4 of 20 bytes of the request body were stored/);
+      const withBody = await callInspector(inspector, `/api/exchanges/${idOf('/big')}/replay`, { json: { body: 'a body of my own' } });
+      assert.equal(withBody.status, 200, 'with a body of its own, it can go again');
 
       const answer = await callInspector(inspector, `/api/exchanges/${idOf('/small')}/replay`);
       assert.equal(answer.status, 200, JSON.stringify(answer.body));
       assert.equal(answer.body.status, 200, 'not a 407: the resend presented the credentials');
-      assert.deepEqual(upstream.received.map((r) => [r.url, r.body.toString()]), [['/big', 'more than four bytes'], ['/small', 'tiny'], ['/small', 'tiny']]);
+      assert.deepEqual(upstream.received.map((r) => [r.url, r.body.toString()]), [
+        ['/big', 'more than four bytes'], ['/small', 'tiny'], ['/big', 'a body of my own'], ['/small', 'tiny'],
+      ]);
       assert.ok(!upstream.received.at(-1)!.rawHeaders.some((h) => h.toLowerCase() === 'proxy-authorization'), 'and they went no further');
     } finally {
       await inspector.close();

@@ -220,6 +220,27 @@ describe('inspector in Chromium', { timeout: 90_000 }, () => {
     const newId = Number((await detail.getAttribute('aria-label'))!.replace('Exchange ', ''));
     assert.ok(newId > Number(before!.replace('Exchange ', '')), `a new exchange is selected (${before} → ${newId})`);
     await page.locator(`.exchange-list [role=row][data-id="${newId}"]`).waitFor();
+
+    // Edit and resend: another header value and another body; the length follows the body.
+    await detail.getByRole('button', { name: 'Edit…' }).click();
+    const editor = detail.getByRole('dialog', { name: 'Edit and resend' });
+    const headers = editor.getByLabel('Headers');
+    await headers.fill((await headers.inputValue()).replace('X-Request-Id: r-42', 'X-Request-Id: r-43'));
+    await editor.getByLabel('Body').fill('{"user":"grace"}');
+    await shot('resend-editor');
+    const sentBefore = upstream.received.length;
+    await editor.getByRole('button', { name: 'Send' }).click();
+    await editor.waitFor({ state: 'detached' });
+    await page.waitForFunction((id) => {
+      const doc = (globalThis as unknown as { document: { querySelector(s: string): { getAttribute(n: string): string | null } | null } }).document;
+      return doc.querySelector('aside.detail')?.getAttribute('aria-label') !== `Exchange ${id}`;
+    }, newId);
+    const edited = upstream.received.slice(sentBefore);
+    assert.equal(edited.length, 1);
+    assert.equal(edited[0].body.toString(), '{"user":"grace"}');
+    const header = (name: string) => edited[0].rawHeaders[edited[0].rawHeaders.indexOf(name) + 1];
+    assert.equal(header('X-Request-Id'), 'r-43');
+    assert.equal(header('Content-Length'), '16');
   });
 
   test('a gRPC body shows its messages decoded without a schema', async () => {

@@ -11,6 +11,7 @@ import { bodyJson, type BodyMode } from './bodies.js';
 import { capabilities } from './capabilities.js';
 import { connectionExchangeIds, isWebSocketExchange, listRows } from './exchange-rows.js';
 import { replayExchange, replayRefusal, type ReplayContext } from './replay.js';
+import { applyEdits, BadEdit, capturedRequest, parseEdits } from './replay-request.js';
 import { handleStreamRoutes } from './stream-routes.js';
 import {
   LIVE_PROTOCOL_VERSION,
@@ -19,6 +20,7 @@ import {
   type ExchangeDetailJson,
   type ExchangeListResponse,
   type InfoResponse,
+  type ReplayEdits,
   type ReplayResponse,
 } from './protocol.js';
 
@@ -56,7 +58,7 @@ export function handleApi(ctx: ApiContext, req: IncomingMessage, res: ServerResp
   const path = url.pathname;
   const replay = /^\/api\/exchanges\/(\d+)\/replay$/.exec(path);
   if (replay) {
-    if (req.method === 'POST') void replayRoute(ctx, Number(replay[1]), res);
+    if (req.method === 'POST') void replayRoute(ctx, Number(replay[1]), req, res);
     else sendError(res, 405, 'method-not-allowed', 'Resend with POST.');
     return true;
   }
@@ -101,8 +103,22 @@ export function handleApi(ctx: ApiContext, req: IncomingMessage, res: ServerResp
   return false;
 }
 
-/** Sends a captured request again; answers once its whole response came back and is committed. */
-async function replayRoute(ctx: ApiContext, id: number, res: ServerResponse): Promise<void> {
+/** Largest edit a client may post (the body it carries included). */
+const MAX_EDITS_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Sends a captured request again, with the edits posted as JSON if any; answers once its whole
+ * response came back and is committed.
+ */
+async function replayRoute(ctx: ApiContext, id: number, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  let edits: ReplayEdits;
+  try {
+    edits = await readEdits(req);
+  } catch (err) {
+    const tooLarge = err instanceof RangeError;
+    sendError(res, tooLarge ? 413 : 400, tooLarge ? 'too-large' : 'bad-parameter', (err as Error).message);
+    return;
+  }
   if (!ctx.replay) {
     sendError(res, 501, 'replay-unavailable', 'This inspector was started without a proxy port and CA to send requests through.');
     return;
@@ -112,18 +128,46 @@ async function replayRoute(ctx: ApiContext, id: number, res: ServerResponse): Pr
     sendError(res, 404, 'not-found', `No exchange ${id} in this capture.`);
     return;
   }
-  const refusal = replayRefusal(detail, isWebSocketExchange(ctx.db, id));
+  const refusal = replayRefusal(detail, isWebSocketExchange(ctx.db, id), edits);
   if (refusal) {
     sendError(res, 409, 'not-replayable', refusal);
     return;
   }
+  let request;
   try {
-    const outcome = await replayExchange(ctx.replay, detail);
+    request = applyEdits(capturedRequest(detail), edits);
+  } catch (err) {
+    if (!(err instanceof BadEdit)) throw err;
+    sendError(res, 400, 'bad-parameter', err.message);
+    return;
+  }
+  try {
+    const outcome = await replayExchange(ctx.replay, request);
     await ctx.flush();
     sendJson(res, 200, outcome satisfies ReplayResponse);
   } catch (err) {
     sendError(res, 502, 'replay-failed', `The request could not be sent again: ${(err as Error).message}`);
   }
+}
+
+/** The posted edits: none for an empty body, else a JSON object (BadEdit or RangeError when not). */
+async function readEdits(req: IncomingMessage): Promise<ReplayEdits> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_EDITS_BYTES) throw new RangeError(`Edits are at most ${MAX_EDITS_BYTES} bytes.`);
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8').trim();
+  if (text === '') return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new BadEdit('The edits are JSON.');
+  }
+  return parseEdits(value);
 }
 
 function intParam(url: URL, name: string): number | undefined | null {

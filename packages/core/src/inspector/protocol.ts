@@ -63,6 +63,18 @@ export interface InfoResponse {
   replay: boolean;
 }
 
+/** What POST /api/exchanges/:id/replay may carry (JSON): each field replaces the captured one. */
+export interface ReplayEdits {
+  method?: string;
+  /** Absolute http:// or https:// URL. */
+  url?: string;
+  /** The whole header list, in order; HTTP/2 pseudo-headers come from the method and URL. */
+  headers?: Array<[string, string]>;
+  /** UTF-8 text. */
+  body?: string;
+  bodyBase64?: string;
+}
+
 /** The answer to POST /api/exchanges/:id/replay, once the whole response came back. */
 export interface ReplayResponse {
   /** The new exchange (null when hopscope recorded none). */

@@ -11,10 +11,11 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { CaptureBus } from '../capture/bus.js';
 import type { HeaderList } from '../capture/events.js';
-import { formatAuthority } from '../net/authority.js';
 import { requestTunnel } from '../net/upstream-proxy-connect.js';
 import { upstreamProxyAuthorization, type UpstreamProxy } from '../net/upstream-proxy.js';
 import type { ExchangeDetail } from '../store/row-types.js';
+import type { ReplayEdits } from './protocol.js';
+import type { ReplayRequest } from './replay-request.js';
 import { Http1Decoder } from '../decode/http1-decoder.js';
 import { chunkSizeLine, lastChunk, requestFraming } from '../net/request-head.js';
 
@@ -33,22 +34,23 @@ export interface ReplayOutcome {
   status: number;
 }
 
-/** Why an exchange cannot be sent again, or null when it can. */
-export function replayRefusal(detail: ExchangeDetail, isWebSocket: boolean): string | null {
+/** Why an exchange cannot be sent again (with these edits), or null when it can. */
+export function replayRefusal(detail: ExchangeDetail, isWebSocket: boolean, edits: ReplayEdits = {}): string | null {
   if (isWebSocket || detail.status === 101) return 'A WebSocket cannot be sent again: its messages were a conversation, not one request.';
   if (detail.method === 'CONNECT') return 'A CONNECT opens a tunnel; resend the requests that went through it instead.';
   if (detail.protocol === 'SOCKS5') return 'A SOCKS5 CONNECT opens a tunnel; resend the requests that went through it instead.';
   const body = detail.requestBody;
-  if (body?.truncated) return `Only ${body.data.length} of ${body.size} bytes of the request body were stored (the body cap): it cannot be sent again whole.`;
+  const newBody = edits.body !== undefined || edits.bodyBase64 !== undefined;
+  if (body?.truncated && !newBody) return `Only ${body.data.length} of ${body.size} bytes of the request body were stored (the body cap): it cannot be sent again whole.`;
   return null;
 }
 
-export async function replayExchange(ctx: ReplayContext, detail: ExchangeDetail): Promise<ReplayOutcome> {
+export async function replayExchange(ctx: ReplayContext, request: ReplayRequest): Promise<ReplayOutcome> {
   const watch = watchCapture(ctx.bus);
   const sockets: Array<{ destroy(): void }> = [];
   let timer: NodeJS.Timeout | undefined;
   try {
-    const sent = send(ctx, detail, (socket) => sockets.push(socket));
+    const sent = send(ctx, request, (socket) => sockets.push(socket));
     sent.catch(() => {}); // after a timeout it fails as its sockets are destroyed: nobody waits for it then
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no whole response within ${ctx.timeoutMs} ms`)), ctx.timeoutMs);
@@ -68,45 +70,37 @@ interface Sent {
   localPort: number;
 }
 
-async function send(ctx: ReplayContext, detail: ExchangeDetail, track: (s: { destroy(): void }) => void): Promise<Sent> {
-  const body = detail.requestBody?.data ?? null;
-  const trailers = detail.requestTrailers ?? [];
-  if (detail.scheme === 'http') {
+async function send(ctx: ReplayContext, request: ReplayRequest, track: (s: { destroy(): void }) => void): Promise<Sent> {
+  if (request.scheme === 'http') {
     const socket = net.connect(ctx.proxy.port, ctx.proxy.host);
     track(socket);
     await once(socket, 'connect');
-    const headers = [...h1Headers(detail), ...proxyAuthorization(ctx)];
-    const status = await h1Request(socket, detail.method, detail.url, headers, body, trailers);
+    const status = await h1Request(socket, request, request.url, proxyAuthorization(ctx));
     return { status, localPort: socket.localPort! };
   }
-  const authority = formatAuthority(detail.host, detail.port);
   const tunnel = net.connect(ctx.proxy.port, ctx.proxy.host);
   track(tunnel);
   await once(tunnel, 'connect');
-  await requestTunnel(tunnel, ctx.proxy, detail.host, detail.port, { maxHeadBytes: 64 * 1024, timeoutMs: 0 });
-  const wantsH2 = detail.protocol === 'h2' || detail.protocol === 'h2c';
+  await requestTunnel(tunnel, ctx.proxy, request.host, request.port, { maxHeadBytes: 64 * 1024, timeoutMs: 0 });
   const secure = tls.connect({
     socket: tunnel,
     ca: await readFile(ctx.caPath, 'utf8'),
-    ...(net.isIP(detail.host) ? {} : { servername: detail.host }),
-    ALPNProtocols: wantsH2 ? ['h2', 'http/1.1'] : ['http/1.1'],
+    ...(net.isIP(request.host) ? {} : { servername: request.host }),
+    ALPNProtocols: request.http2 ? ['h2', 'http/1.1'] : ['http/1.1'],
   });
   track(secure);
   await once(secure, 'secureConnect');
-  const status = secure.alpnProtocol === 'h2'
-    ? await h2Request(secure, authority, detail, body, trailers)
-    : await h1Request(secure, detail.method, detail.target, h1Headers(detail), body, trailers);
+  const status = secure.alpnProtocol === 'h2' ? await h2Request(secure, request) : await h1Request(secure, request, request.target, []);
   return { status, localPort: tunnel.localPort! };
 }
 
-/** The captured header list for an HTTP/1.1 request: pseudo-headers become `Host`, the redacted proxy credentials go. */
-function h1Headers(detail: ExchangeDetail): HeaderList {
+/** The header list for HTTP/1.1: `Host` from the authority when the request had none (HTTP/2), the redacted proxy credentials dropped. */
+function h1Headers(request: ReplayRequest): HeaderList {
   const out: HeaderList = [];
-  const authority = detail.requestHeaders.find(([n]) => n === ':authority')?.[1];
-  if (authority !== undefined && !detail.requestHeaders.some(([n]) => n.toLowerCase() === 'host')) out.push(['Host', authority]);
-  for (const [name, value] of detail.requestHeaders) {
+  if (!request.headers.some(([n]) => n.toLowerCase() === 'host')) out.push(['Host', request.authority]);
+  for (const [name, value] of request.headers) {
     const lower = name.toLowerCase();
-    if (name.startsWith(':') || lower === 'proxy-authorization' || lower === 'proxy-connection') continue;
+    if (lower === 'proxy-authorization' || lower === 'proxy-connection') continue;
     out.push([name, value]);
   }
   return out;
@@ -117,10 +111,12 @@ function proxyAuthorization(ctx: ReplayContext): HeaderList {
   return value ? [['Proxy-Authorization', value]] : [];
 }
 
-/** Writes one HTTP/1.1 request on `socket` as captured and reads the whole response; resolves with its status. */
-function h1Request(socket: net.Socket, method: string, target: string, headers: HeaderList, body: Buffer | null, trailers: HeaderList): Promise<number> {
+/** Writes one HTTP/1.1 request on `socket` as given and reads the whole response; resolves with its status. */
+function h1Request(socket: net.Socket, request: ReplayRequest, requestTarget: string, extraHeaders: HeaderList): Promise<number> {
+  const { method, body, trailers } = request;
+  const headers = [...h1Headers(request), ...extraHeaders];
   return new Promise((resolve, reject) => {
-    let head = `${method} ${target} HTTP/1.1\r\n`;
+    let head = `${method} ${requestTarget} HTTP/1.1\r\n`;
     for (const [name, value] of headers) head += `${name}: ${value}\r\n`;
     socket.cork();
     socket.write(`${head}\r\n`, 'latin1');
@@ -166,13 +162,16 @@ function h1Request(socket: net.Socket, method: string, target: string, headers: 
   });
 }
 
-/** Sends the request as an HTTP/2 stream (pseudo-headers as captured) and reads the whole response. */
-function h2Request(socket: tls.TLSSocket, authority: string, detail: ExchangeDetail, body: Buffer | null, trailers: HeaderList): Promise<number> {
+/** Sends the request as an HTTP/2 stream and reads the whole response. */
+function h2Request(socket: tls.TLSSocket, request: ReplayRequest): Promise<number> {
+  const { body, trailers } = request;
   return new Promise((resolve, reject) => {
-    const session = http2.connect(`https://${authority}`, { createConnection: () => socket });
+    const session = http2.connect(`https://${request.authority}`, { createConnection: () => socket });
     session.on('error', reject);
+    const pseudo: Record<string, string> = { ':method': request.method, ':scheme': 'https', ':authority': request.authority, ':path': request.target };
     const headers: http2.OutgoingHttpHeaders = {};
-    for (const [name, value] of detail.requestHeaders) {
+    for (const name of [...request.pseudoOrder, ...Object.keys(pseudo)]) if (name in pseudo) headers[name] ??= pseudo[name];
+    for (const [name, value] of request.headers) {
       const key = name.toLowerCase();
       const existing = headers[key];
       headers[key] = existing === undefined ? value : [...(Array.isArray(existing) ? existing : [String(existing)]), value];

@@ -6,6 +6,7 @@ import type {
   ExchangeListResponse,
   H2FramesResponse,
   InfoResponse,
+  ReplayEdits,
   ReplayResponse,
   WebSocketResponse,
   WsMessageResponse,
@@ -21,8 +22,14 @@ export class ApiRequestError extends Error {
   }
 }
 
-async function getJson<T>(path: string, signal?: AbortSignal, method = 'GET'): Promise<T> {
-  const res = await fetch(path, { method, signal, credentials: 'same-origin', headers: { Accept: 'application/json' } });
+async function getJson<T>(path: string, signal?: AbortSignal, post?: { json: unknown }): Promise<T> {
+  const res = await fetch(path, {
+    method: post ? 'POST' : 'GET',
+    signal,
+    credentials: 'same-origin',
+    headers: post ? { Accept: 'application/json', 'Content-Type': 'application/json' } : { Accept: 'application/json' },
+    body: post ? JSON.stringify(post.json) : undefined,
+  });
   if (!res.ok) {
     let body: ApiError | null = null;
     try {
@@ -76,5 +83,6 @@ export const fetchWsMessage = (id: number, signal?: AbortSignal) => getJson<WsMe
 export const fetchH2Frames = (connectionId: number, streamId: number | null, signal?: AbortSignal) =>
   getJson<H2FramesResponse>(`/api/connections/${connectionId}/h2-frames?limit=1000${streamId === null ? '' : `&streamId=${streamId}`}`, signal);
 
-/** Sends a captured request again through hopscope; resolves once its response came back. */
-export const replayExchange = (id: number) => getJson<ReplayResponse>(`/api/exchanges/${id}/replay`, undefined, 'POST');
+/** Sends a captured request again through hopscope, as captured or with edits; resolves once its response came back. */
+export const replayExchange = (id: number, edits: ReplayEdits = {}) =>
+  getJson<ReplayResponse>(`/api/exchanges/${id}/replay`, undefined, { json: edits });
