@@ -117,7 +117,7 @@ function withTrueFraming(request: ReplayRequest): ReplayRequest {
   if (requestFraming(request.headers) === 'chunked') return request;
   const headers = request.headers.filter(([n]) => n.toLowerCase() !== 'content-length');
   const hadLength = headers.length !== request.headers.length;
-  if (length > 0 || (hadLength && request.method !== 'GET' && request.method !== 'HEAD')) {
+  if (length > 0 || hadLength) {
     const at = request.headers.findIndex(([n]) => n.toLowerCase() === 'content-length');
     headers.splice(at >= 0 ? at : headers.length, 0, [at >= 0 ? request.headers[at][0] : 'Content-Length', String(length)]);
   }
