@@ -1,10 +1,10 @@
 // Resend: a captured request goes again through hopscope's own proxy port, so the new exchange is
 // captured like any other (HTTPS is intercepted with the same CA, which this client trusts). The
-// request goes as it was captured: method, target, headers in their order and case, the stored
-// body and trailers. HTTP/1.1 requests are written byte for byte here (Node's client would add a
-// Connection header of its own) and their responses read with hopscope's own decoder. An HTTP/2
-// request is sent over HTTP/2 when the upstream still speaks it (ALPN through the interception),
-// else as HTTP/1.1 with `Host` from `:authority`.
+// request goes as it was captured, or as the user edited it (replay-request.ts): method, target,
+// headers in their order and case, the body and trailers. HTTP/1.1 requests are written byte for
+// byte here (Node's client would add a Connection header of its own) and their responses read with
+// hopscope's own decoder. An HTTP/2 request is sent over HTTP/2 when the upstream still speaks it
+// (ALPN through the interception), else as HTTP/1.1 with `Host` from `:authority`.
 import { readFile } from 'node:fs/promises';
 import http2 from 'node:http2';
 import net from 'node:net';
