@@ -4,10 +4,10 @@
 // chunked too for a client that asked for trailers (`TE: trailers`), which a length would drop.
 import type http from 'node:http';
 import type { HeaderList, HttpProtocol } from '../capture/events.js';
-import { headerValue, pairsFromRaw } from '../net/hop-by-hop.js';
+import { pairsFromRaw } from '../net/hop-by-hop.js';
 import { requestFraming } from '../net/request-head.js';
 import type { ClientLeg } from './client-leg.js';
-import { h1ResponseHeaders, h1Trailers } from './header-translation.js';
+import { h1ResponseHeaders, h1Trailers, wantsTrailers } from './header-translation.js';
 
 export class H1ClientLeg implements ClientLeg {
   readonly protocol: HttpProtocol;
@@ -30,8 +30,7 @@ export class H1ClientLeg implements ClientLeg {
     this.headers = pairsFromRaw(req.rawHeaders);
     this.authority = req.headers.host ?? null;
     this.hasBody = requestFraming(this.headers) !== 'none';
-    const te = headerValue(this.headers, 'te') ?? '';
-    this.acceptsTrailers = this.protocol === 'HTTP/1.1' && te.split(',').some((t) => t.split(';')[0].trim().toLowerCase() === 'trailers');
+    this.acceptsTrailers = this.protocol === 'HTTP/1.1' && wantsTrailers(this.headers);
     res.sendDate = false; // the client sees the upstream's Date, not ours
   }
 
