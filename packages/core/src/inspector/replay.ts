@@ -5,6 +5,7 @@
 // byte here (Node's client would add a Connection header of its own) and their responses read with
 // hopscope's own decoder. An HTTP/2 request is sent over HTTP/2 when the upstream still speaks it
 // (ALPN through the interception), else as HTTP/1.1 with `Host` from `:authority`.
+import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import http2 from 'node:http2';
 import net from 'node:net';
@@ -214,14 +215,4 @@ function watchCapture(bus: CaptureBus): { exchangeOf(localPort: number): number 
       return requests.find((r) => ours.has(r.connId))?.exchangeId ?? null;
     },
   };
-}
-
-function once(emitter: net.Socket, event: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    emitter.once(event, () => {
-      emitter.removeListener('error', reject);
-      resolve();
-    });
-    emitter.once('error', reject);
-  });
 }
