@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Database from 'better-sqlite3';
 import { parseFilter } from '../filter/parser.js';
 import { getConnection, getExchange } from '../store/queries.js';
+import type { ExchangeDetail } from '../store/row-types.js';
 import { decodeContent, UnsupportedCodingError } from '../decode/content-coding.js';
 import { contentCodings } from '../decode/content-encoding-header.js';
 import { bodyJson, type BodyMode } from './bodies.js';
@@ -123,11 +124,8 @@ async function replayRoute(ctx: ApiContext, id: number, req: IncomingMessage, re
     sendError(res, 501, 'replay-unavailable', 'This inspector was started without a proxy port and CA to send requests through.');
     return;
   }
-  const detail = getExchange(ctx.db, id);
-  if (!detail) {
-    sendError(res, 404, 'not-found', `No exchange ${id} in this capture.`);
-    return;
-  }
+  const detail = exchangeOr404(ctx, id, res);
+  if (!detail) return;
   const refusal = replayRefusal(detail, isWebSocketExchange(ctx.db, id), edits);
   if (refusal) {
     sendError(res, 409, 'not-replayable', refusal);
@@ -170,6 +168,13 @@ async function readEdits(req: IncomingMessage): Promise<ReplayEdits> {
   return parseEdits(value);
 }
 
+/** The exchange, or null once the client has been told it is not in this capture. */
+function exchangeOr404(ctx: ApiContext, id: number, res: ServerResponse): ExchangeDetail | null {
+  const detail = getExchange(ctx.db, id);
+  if (!detail) sendError(res, 404, 'not-found', `No exchange ${id} in this capture.`);
+  return detail;
+}
+
 function intParam(url: URL, name: string): number | undefined | null {
   const v = url.searchParams.get(name);
   if (v === null || v === '') return undefined;
@@ -207,11 +212,8 @@ function exchangeDetail(ctx: ApiContext, id: number, url: URL, res: ServerRespon
     sendError(res, 400, 'bad-parameter', 'body is auto, base64 or none.');
     return;
   }
-  const detail = getExchange(ctx.db, id);
-  if (!detail) {
-    sendError(res, 404, 'not-found', `No exchange ${id} in this capture.`);
-    return;
-  }
+  const detail = exchangeOr404(ctx, id, res);
+  if (!detail) return;
   const json: ExchangeDetailJson = {
     ...detail,
     websocket: isWebSocketExchange(ctx.db, id),
@@ -223,11 +225,8 @@ function exchangeDetail(ctx: ApiContext, id: number, url: URL, res: ServerRespon
 
 /** The stored bytes, or with `?decode=1` the bytes with the content codings undone. */
 function rawBody(ctx: ApiContext, id: number, side: 'request' | 'response', url: URL, res: ServerResponse): void {
-  const detail = getExchange(ctx.db, id);
-  if (!detail) {
-    sendError(res, 404, 'not-found', `No exchange ${id} in this capture.`);
-    return;
-  }
+  const detail = exchangeOr404(ctx, id, res);
+  if (!detail) return;
   const body = side === 'request' ? detail.requestBody : detail.responseBody;
   let data = body?.data ?? Buffer.alloc(0);
   if (url.searchParams.get('decode') === '1') {
